@@ -1,0 +1,1 @@
+"""Code shared by the Masakari suite's charms: relations, origin handling, the system interface."""
