@@ -27,8 +27,13 @@ CONF = masakarimonitors.conf.CONF
 # One call gives node states and fencing history from the same moment. `timeout` because
 # crm_mon blocks for a while on a host that lost the cluster.
 CRM_MON = ("timeout", "30", "crm_mon", "--output-as=xml", "--fence-history=3")
-IGNORED_OPTIONS = ("restrict_to_remotes", "pacemaker_node_type", "disable_ipmi_check",
-                   "monitoring_samples", "stonith_wait")
+IGNORED_OPTIONS = (
+    "restrict_to_remotes",
+    "pacemaker_node_type",
+    "disable_ipmi_check",
+    "monitoring_samples",
+    "stonith_wait",
+)
 
 
 def make_event(report: Report) -> dict:
@@ -40,7 +45,9 @@ def make_event(report: Report) -> dict:
         "hostname": report.hostname,
         "generated_time": generated.replace(tzinfo=None),
         "payload": {
-            "event": ec.EventConstants.EVENT_STOPPED if stopped else ec.EventConstants.EVENT_STARTED,
+            "event": (
+                ec.EventConstants.EVENT_STOPPED if stopped else ec.EventConstants.EVENT_STARTED
+            ),
             "cluster_status": "OFFLINE" if stopped else "ONLINE",
             # Fencing succeeded, which is what upstream's IPMI "Power is off" check stood for.
             "host_status": ec.EventConstants.HOST_STATUS_NORMAL,
@@ -68,10 +75,12 @@ class FenceConfirmedDriver(driver.DriverBase):
         crm_mon: Callable[[], str | None] = run_crm_mon,
         sender: Sender | None = None,
         hostname: str | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         super().__init__()
         self.running = False
         self.crm_mon = crm_mon
+        self.clock = clock
         self.tracker = Tracker(hostname or socket.gethostname())
         self._masakari = masakari.SendNotification()
         self._nova = None
@@ -101,7 +110,7 @@ class FenceConfirmedDriver(driver.DriverBase):
         except crm.CrmMonError as exc:
             LOG.warning("%s; skipping this round.", exc)
             return []
-        reports = self.tracker.observe(view, time.time())
+        reports = self.tracker.observe(view, self.clock())
         for report in reports:
             LOG.info("Reporting '%s' %s.", report.hostname, report.event)
             self.sender.submit(report, functools.partial(self.tracker.still_wanted, report))
@@ -111,9 +120,12 @@ class FenceConfirmedDriver(driver.DriverBase):
         self.running = False
 
     def monitor_hosts(self) -> None:
-        LOG.info("fence-confirmed host monitor on '%s', every %s s (it does not use [host] %s).",
-                 self.tracker.my_hostname, CONF.host.monitoring_interval,
-                 ", ".join(IGNORED_OPTIONS))
+        LOG.info(
+            "fence-confirmed host monitor on '%s', every %s s (it does not use [host] %s).",
+            self.tracker.my_hostname,
+            CONF.host.monitoring_interval,
+            ", ".join(IGNORED_OPTIONS),
+        )
         self.running = True
         while self.running:
             try:

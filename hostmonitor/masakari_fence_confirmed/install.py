@@ -94,7 +94,9 @@ def system_site_dir(python: str = "/usr/bin/python3") -> Path:
     """The first local (/usr/local) dist- or site-packages directory `python` scans."""
     out = subprocess.run(
         [python, "-c", "import sys; print('\\n'.join(sys.path))"],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout.split()
     for entry in out:
         if entry.startswith("/usr/local/lib/python3") and entry.endswith(

@@ -35,8 +35,10 @@ class Sender:
 
     def submit(self, report: Report, still_wanted: Callable[[], bool]) -> threading.Thread:
         thread = threading.Thread(
-            target=self.deliver, args=(report, still_wanted),
-            name=f"report-{report.hostname}-{report.event}", daemon=True,
+            target=self.deliver,
+            args=(report, still_wanted),
+            name=f"report-{report.hostname}-{report.event}",
+            daemon=True,
         )
         thread.start()
         return thread
@@ -58,14 +60,21 @@ class Sender:
             # Not fatal: only confirmed (fenced) failures get here, so the host is powered off
             # and evacuating it is safe. Without forced_down, Masakari's disable call and Nova's
             # service_down_time only make the recovery slower.
-            LOG.error("Could not force nova-compute on '%s' down (%s); notifying anyway "
-                      "because its fencing is confirmed.", host, exc)
+            LOG.error(
+                "Could not force nova-compute on '%s' down (%s); notifying anyway "
+                "because its fencing is confirmed.",
+                host,
+                exc,
+            )
 
     def _send(self, report: Report, still_wanted: Callable[[], bool]) -> bool:
         for attempt in range(self._retry_max + 1):
             if not still_wanted():
-                LOG.info("Dropping %s for '%s': the host's state has changed since.",
-                         report.event, report.hostname)
+                LOG.info(
+                    "Dropping %s for '%s': the host's state has changed since.",
+                    report.event,
+                    report.hostname,
+                )
                 return False
             try:
                 response = self._notify(report)
@@ -75,15 +84,30 @@ class Sender:
                     # 409: same notification already sent, or host on maintenance (a recovery
                     # is already running). 400: Masakari does not know the host; retrying
                     # cannot help and would only deliver a stale notification later.
-                    LOG.info("Masakari refused %s for '%s' (HTTP %s): %s",
-                             report.event, report.hostname, status, exc)
+                    LOG.info(
+                        "Masakari refused %s for '%s' (HTTP %s): %s",
+                        report.event,
+                        report.hostname,
+                        status,
+                        exc,
+                    )
                     return False
                 if attempt >= self._retry_max:
-                    LOG.error("Giving up sending %s for '%s' after %d attempts: %s",
-                              report.event, report.hostname, attempt + 1, exc)
+                    LOG.error(
+                        "Giving up sending %s for '%s' after %d attempts: %s",
+                        report.event,
+                        report.hostname,
+                        attempt + 1,
+                        exc,
+                    )
                     return False
-                LOG.warning("Sending %s for '%s' failed (%s); retrying in %s s.",
-                            report.event, report.hostname, exc, self._retry_interval)
+                LOG.warning(
+                    "Sending %s for '%s' failed (%s); retrying in %s s.",
+                    report.event,
+                    report.hostname,
+                    exc,
+                    self._retry_interval,
+                )
                 self._sleep(self._retry_interval)
                 continue
             LOG.info("Sent %s for '%s': %s", report.event, report.hostname, response)

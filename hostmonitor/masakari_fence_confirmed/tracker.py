@@ -155,8 +155,12 @@ class Tracker:
             log = LOG.info if phase == CONFIRMED else LOG.warning
             if phase == FAILED:
                 log = LOG.error
-            log("'%s': %s; %s.", name, phase,
-                "it may be reported" if phase == CONFIRMED else "NOT reporting it, still watching")
+            log(
+                "'%s': %s; %s.",
+                name,
+                phase,
+                "it may be reported" if phase == CONFIRMED else "NOT reporting it, still watching",
+            )
             host.phase = phase
         if phase != CONFIRMED:
             return None
@@ -173,14 +177,22 @@ class Tracker:
             LOG.info("Recognized '%s' as a member of the cluster; it is up.", name)
         elif node.unclean:
             # Fencing has not been confirmed yet, so any success from now on is this failure's.
-            host = _Host(state="down", last_up=_utc(now), episode=1,
-                         baseline=_latest_power_off(view, name))
-            LOG.warning("Recognized '%s'; it is unclean (%s), waiting for its fencing.",
-                        name, _describe(node))
+            host = _Host(
+                state="down", last_up=_utc(now), episode=1, baseline=_latest_power_off(view, name)
+            )
+            LOG.warning(
+                "Recognized '%s'; it is unclean (%s), waiting for its fencing.",
+                name,
+                _describe(node),
+            )
         else:
             host = _Host(state="unknown")
-            LOG.warning("Recognized '%s'; it was already down (%s) when this monitor started, "
-                        "so it is not reported (as upstream).", name, _describe(node))
+            LOG.warning(
+                "Recognized '%s'; it was already down (%s) when this monitor started, "
+                "so it is not reported (as upstream).",
+                name,
+                _describe(node),
+            )
         self.hosts[name] = host
 
     @staticmethod

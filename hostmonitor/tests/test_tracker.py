@@ -4,7 +4,6 @@ replayed as each surviving remote saw them."""
 import logging
 
 from conftest import doc_time, edit_node, recording
-
 from masakari_fence_confirmed import crm
 from masakari_fence_confirmed.tracker import (
     CONFIRMED,
@@ -60,8 +59,10 @@ def test_two_surviving_peers_send_one_notification():
     sent = []
     for name, doc in docs:
         tracker = rem2 if name.endswith("rem2.xml") else rem3
-        sent += [(tracker.my_hostname, r.hostname, r.event)
-                 for r in tracker.observe(crm.parse(doc), doc_time(doc))]
+        sent += [
+            (tracker.my_hostname, r.hostname, r.event)
+            for r in tracker.observe(crm.parse(doc), doc_time(doc))
+        ]
     assert sent == [("rem2", "rem1", STOPPED)]
     # rem3 saw the same confirmation but left it to rem2, the lowest-named up remote.
     assert rem3.hosts["rem1"].confirmed and not rem3.hosts["rem1"].reported
@@ -100,8 +101,9 @@ def test_failed_fence_is_never_reported_and_logged(caplog):
         sent = replay(tracker, recording("failed", "rem2"))
     assert sent == {} and phase(tracker) == FAILED
     errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
-    assert errors == ["'rem1': FENCING FAILED; Pacemaker keeps retrying; "
-                      "NOT reporting it, still watching."]
+    assert errors == [
+        "'rem1': FENCING FAILED; Pacemaker keeps retrying; NOT reporting it, still watching."
+    ]
 
 
 def test_failed_fence_that_later_succeeds_is_reported():
