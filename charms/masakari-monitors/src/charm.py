@@ -237,9 +237,8 @@ class MasakariMonitorsCharm(ops.CharmBase):
         for relation in self.model.relations["certificates"]:
             for _unit, data in relations.remote_units_data(relation):
                 if data.get("ca"):
-                    return "\n".join(
-                        part.strip() for part in (data["ca"], data.get("chain") or "") if part
-                    ).encode() + b"\n"
+                    parts = (data["ca"], data.get("chain") or "")
+                    return "".join(f"{part.strip()}\n" for part in parts if part).encode()
         return None
 
     def _check_hostname(self) -> None:

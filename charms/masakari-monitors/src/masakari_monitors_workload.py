@@ -186,7 +186,7 @@ def write_files(system: System, files: list[ManagedFile]) -> list[str]:
 def render_process_list(processes: tuple[dict[str, object], ...]) -> bytes:
     # Every key present (the monitor indexes each one), in the order the sample documents them.
     full = [{key: process.get(key) for key in PROCESS_KEYS} for process in processes]
-    header = "# Rendered by the masakari-monitors charm (config process-list); local changes are lost.\n"
+    header = "# Rendered by the masakari-monitors charm (option process-list); edits are lost.\n"
     return (header + yaml.safe_dump(full, sort_keys=False, default_flow_style=False)).encode()
 
 
@@ -220,7 +220,7 @@ def parse_process_list(text: str) -> tuple[dict[str, object], ...]:
             lines[key] = key_line
         key_lines.append(lines)
     processes = []
-    for process, lines in zip(yaml.safe_load(text), key_lines):
+    for process, lines in zip(yaml.safe_load(text), key_lines, strict=True):
         for key, value in process.items():
             if key == "run_as_root":
                 if not isinstance(value, bool):

@@ -31,6 +31,4 @@ def nova_compute() -> testing.SubordinateRelation:
 
 def vault(ca: str, chain: str = "") -> testing.Relation:
     data = {"ca": ca, **({"chain": chain} if chain else {})}
-    return testing.Relation(
-        "certificates", remote_app_name="vault", remote_units_data={0: data}
-    )
+    return testing.Relation("certificates", remote_app_name="vault", remote_units_data={0: data})

@@ -36,7 +36,7 @@ def configured(state: testing.State, **config: object) -> testing.State:
     return dataclasses.replace(state, config={k.replace("_", "-"): v for k, v in config.items()})
 
 
-# Install and missing pieces ---------------------------------------------------------------------
+# Install and missing pieces ----------------------------------------------------------------------
 
 
 def test_install_alone_installs_the_enabled_monitors_and_asks_for_keystone(ctx, system):
@@ -69,7 +69,7 @@ def test_failed_package_install_blocks_with_the_fix_and_no_traceback(ctx, system
     assert out.unit_status.message.startswith("Package installation failed (RuntimeError)")
 
 
-# What the charm sends and reads -----------------------------------------------------------------
+# What the charm sends and reads ------------------------------------------------------------------
 
 
 def test_requests_its_keystone_user_in_the_services_project_and_nothing_else(
@@ -77,7 +77,8 @@ def test_requests_its_keystone_user_in_the_services_project_and_nothing_else(
 ):
     out = ctx.run(ctx.on.config_changed(), ready_state)
     sent = relation(out, "identity-credentials").local_unit_data
-    ours = {k: v for k, v in sent.items() if k not in ("egress-subnets", "ingress-address", "private-address")}
+    juju_keys = ("egress-subnets", "ingress-address", "private-address")
+    ours = {k: v for k, v in sent.items() if k not in juju_keys}
     assert ours == {"username": "masakari-monitors", "project": "services"}
 
 
@@ -337,7 +338,7 @@ def test_process_list_errors_name_the_line(text, message):
     assert str(error.value).startswith(message)
 
 
-# Services: enable/disable, drop-ins, restarts ------------------------------------------------------
+# Services: enable/disable, drop-ins, restarts ----------------------------------------------------
 
 
 def test_every_enabled_monitor_reads_the_charms_file_through_a_drop_in(ctx, system, ready_state):
@@ -432,7 +433,7 @@ def test_stopped_monitor_is_reported_with_where_to_look(ctx, system, ready_state
     )
 
 
-# The fence-confirmed driver -----------------------------------------------------------------------
+# The fence-confirmed driver ----------------------------------------------------------------------
 
 
 def test_fence_confirmed_driver_is_installed_where_the_system_python_finds_it(
@@ -476,7 +477,7 @@ def test_a_python_without_a_local_dist_packages_blocks_with_the_fix(ctx, system,
     )
 
 
-# The hostname rule ---------------------------------------------------------------------------------
+# The hostname rule -------------------------------------------------------------------------------
 
 
 def test_hostname_mismatch_with_nova_compute_blocks_naming_both_and_the_fix(
@@ -501,7 +502,7 @@ def test_matching_nova_host_is_ready_and_monitors_use_that_name(ctx, system, rea
     assert conf(system)["DEFAULT"]["hostname"] == FQDN
 
 
-# Actions ---------------------------------------------------------------------------------------------
+# Actions -----------------------------------------------------------------------------------------
 
 
 def test_pause_stops_monitors_and_keeps_them_stopped_across_hooks(ctx, system, ready_state):
