@@ -8,13 +8,19 @@ run of its own: masakari and masakari-monitors register clashing options in oslo
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
 import pathlib
+import subprocess
+import sys
 
 import pytest
 from keystoneauth1 import loading
 from oslo_config import cfg
 
 import masakari_monitors_workload as workload
+from charm_common.system import RunResult
+from charm_common.testing import FakeSystem
 from tests.oslo_schema import option_errors
 
 NAMESPACES = ["masakarimonitors.conf", "oslo.log"]
@@ -172,3 +178,35 @@ def test_process_monitor_loads_and_runs_the_rendered_process_list(
             if p.get(key):
                 expected.append((tuple(str(p[key]).split()), p["run_as_root"]))
     assert starts == expected
+
+
+LOAD_DRIVER = """
+import json, sys
+from stevedore import driver
+loaded = driver.DriverManager("hostmonitor.driver", "fence-confirmed").driver
+print(json.dumps({"class": loaded.__name__, "file": sys.modules[loaded.__module__].__file__}))
+"""
+
+
+def test_driver_the_charm_installs_is_what_masakari_hostmonitor_loads(tmp_path: pathlib.Path):
+    site_dir = "/usr/local/lib/python3.12/dist-packages"
+    system = FakeSystem()
+    system.responders[(workload.SYSTEM_PYTHON, "-c")] = lambda argv: RunResult(0, site_dir, "")
+    assert workload.install_fence_confirmed_driver(system) is True
+    assert workload.install_fence_confirmed_driver(system) is False  # idempotent
+    site = tmp_path / "site"
+    for path, file in system.files.items():
+        target = site / pathlib.PurePosixPath(path).relative_to(site_dir)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(file.content)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    result = subprocess.run(
+        [sys.executable, "-c", LOAD_DRIVER], env={**env, "PYTHONPATH": str(site)},
+        cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    loaded = json.loads(result.stdout.strip().splitlines()[-1])
+    assert loaded == {
+        "class": "FenceConfirmedDriver",
+        "file": str(site / "masakari_fence_confirmed" / "driver.py"),
+    }
