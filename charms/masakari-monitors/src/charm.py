@@ -144,19 +144,23 @@ class MasakariMonitorsCharm(ops.CharmBase):
     # Packages and services ------------------------------------------------------------------
 
     def _ensure_installed(self, settings: Settings) -> None:
-        if workload.installed(self.system, settings.enabled):
+        wanted = workload.packages(settings.enabled)
+        new = [p for p in wanted if self.system.package_version(p) is None]
+        if not new:
             return
-        self.unit.status = ops.MaintenanceStatus("Installing the Masakari monitors")
+        self.unit.status = ops.MaintenanceStatus(f"Installing {', '.join(new)}")
         try:
-            self.system.install_packages(workload.packages(settings.enabled))
+            self.system.install_packages(wanted)
         except Exception as error:  # apt fails in many ways
-            logger.error("installing the Masakari monitors failed: %s", error)
+            logger.error("installing %s failed: %s", " ".join(new), error)
             raise Unready(ops.BlockedStatus(
                 f"Package installation failed ({type(error).__name__}); check the machine's "
                 "apt sources (the monitors come from nova-compute's openstack-origin)"
             )) from None  # fmt: skip
-        # New packages: run them only once they have the charm's configuration.
-        self._add_pending_restarts([workload.MONITORS[k].service for k in settings.enabled])
+        # A newly installed monitor runs only once it has the charm's configuration.
+        self._add_pending_restarts(
+            [m.service for m in workload.MONITORS.values() if m.package in new]
+        )
 
     def _apply_enablement(self, ctx: workload.MonitorsContext) -> None:
         """Disabled monitors stay stopped across reboots; re-enabled ones start again."""

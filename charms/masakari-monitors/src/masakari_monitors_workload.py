@@ -238,10 +238,6 @@ def packages(enabled: tuple[str, ...]) -> tuple[str, ...]:
     return (COMMON_PACKAGE, *(MONITORS[key].package for key in MONITORS if key in enabled))
 
 
-def installed(system: System, enabled: tuple[str, ...]) -> bool:
-    return all(system.package_version(p) for p in packages(enabled))
-
-
 def group_exists(system: System, group: str) -> bool:
     return system.run(["getent", "group", group], timeout=30).ok
 
