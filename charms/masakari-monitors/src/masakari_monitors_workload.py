@@ -66,6 +66,8 @@ _TEMPLATES = jinja2.Environment(
     loader=jinja2.FileSystemLoader(pathlib.Path(__file__).parent.parent / "templates"),
     undefined=jinja2.StrictUndefined,
     keep_trailing_newline=True,
+    trim_blocks=True,
+    lstrip_blocks=True,
     autoescape=False,  # noqa: S701 - renders ini files, not HTML
 )
 
