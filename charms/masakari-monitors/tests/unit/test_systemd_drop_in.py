@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import pathlib
 import shutil
@@ -70,7 +69,7 @@ def test_systemd_runs_each_monitor_with_the_charms_config_file(ctx, system, read
 
 
 def test_the_drop_in_carries_the_config_file_argument(ctx, system, ready_state):
-    ctx.run(ctx.on.config_changed(), dataclasses.replace(ready_state))
+    ctx.run(ctx.on.config_changed(), ready_state)
     drop_in = system.text(workload.drop_in_path(workload.MONITORS["host"].service))
     exec_start = [line for line in drop_in.splitlines() if line.startswith("ExecStart=")]
     assert exec_start == [
