@@ -180,6 +180,8 @@ def test_key_arrival_writes_a_private_authkey_and_restarts_pacemaker_remote(
     assert system.file_mode(workload.AUTHKEY) == ("hacluster", "haclient", 0o640)
     assert system.restarts == ["pacemaker_remote"]
     assert out.unit_status == testing.ActiveStatus(f"Remote node {FQDN} online in cluster")
+    assert any("authkey changed" in line.message for line in ctx.juju_log)
+    assert not [line for line in ctx.juju_log if b64(KEY)[:16] in line.message]
 
 
 def test_unchanged_key_restarts_nothing(ctx, system, ready_state):
@@ -243,6 +245,12 @@ def test_several_hacluster_applications_block(ctx, system, ready_state):
         "belongs to one cluster"
     )
     assert system.read_file(workload.AUTHKEY) is None
+
+
+def test_removing_hacluster_says_the_relation_is_missing(ctx, system, ready_state):
+    ready = ctx.run(ctx.on.config_changed(), ready_state)
+    out = ctx.run(ctx.on.relation_broken(hacluster_relation(ready)), ready)
+    assert out.unit_status == testing.BlockedStatus("Missing relations: pacemaker-remote")
 
 
 # Service and cluster status ----------------------------------------------------------------------
