@@ -31,17 +31,32 @@ def test_recorded_crm_mon_documents_parse_to_the_same_nodes(document):
     assert len(nodes) == 4
 
 
+# What Debian 12's crm_mon 2.1.5 answered on a host running pacemaker_remoted in its own
+# namespaces, and on a host without Pacemaker.
+NO_CLUSTER_YET = RunResult(
+    0, '<crm_mon version="2.1.5"/>\n',
+    "Could not connect to the CIB: Transport endpoint is not connected\n",
+)  # fmt: skip
+REMOTED_STOPPED = RunResult(
+    102, '<crm_mon version="2.1.5"/>\n',
+    "Not connected\nerror: Could not connect to launcher: Connection refused\n"
+    "crm_mon: Connection to cluster failed: Connection refused\n",
+)  # fmt: skip
+NO_PACEMAKER = RunResult(
+    105, '<crm_mon version="2.1.5"/>\n',
+    "No such object\nerror: Could not connect to launcher: No such file or directory\n"
+    "crm_mon: Connection to cluster failed: No such file or directory\n",
+)  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("result", "message"),
     [
-        # remoted stopped: what Debian 12's crm_mon prints with no cluster to talk to.
-        (RunResult(105, '<crm_mon version="2.1.5"/>\n', "No such object\nerror: Could not "
-         "connect to launcher: No such file or directory\ncrm_mon: Connection to cluster "
-         "failed: No such file or directory\n"),
-         "crm_mon failed: crm_mon: Connection to cluster failed: No such file or directory"),
-        # Network cut with remoted alive: rc 0, an error on stderr and an empty document.
-        (RunResult(0, "<crm_mon/>\n", "Could not connect to the CIB: Transport endpoint is not "
-         "connected\n"), "crm_mon failed: Could not connect to the CIB"),
+        # rc 0 but an error on stderr: masakari-hostmonitor skips such a cycle too.
+        (NO_CLUSTER_YET, "crm_mon failed: Could not connect to the CIB: Transport endpoint"),
+        (REMOTED_STOPPED, "crm_mon failed: crm_mon: Connection to cluster failed: Connection "
+         "refused"),
+        (NO_PACEMAKER, "crm_mon failed: crm_mon: Connection to cluster failed: No such file"),
         (RunResult(124, "", "\ntimed out after 10s"), "crm_mon timed out after 10s"),
         (RunResult(0, "<crm_mon version=", ""), "crm_mon output is not XML"),
         (RunResult(0, '<crm_mon version="2.1.5"/>', ""), "crm_mon output lists no nodes"),
