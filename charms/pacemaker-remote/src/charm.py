@@ -100,7 +100,15 @@ class PacemakerRemoteCharm(ops.CharmBase):
             return ops.MaintenanceStatus("Paused. Use the resume action to start services")
         if self._stored.restart_pending:
             logger.info("restarting %s: the authkey changed", workload.SERVICE)
-            self.system.restart_service(workload.SERVICE)
+            try:
+                self.system.restart_service(workload.SERVICE)
+            except Exception as error:  # systemd fails in many ways
+                # The hook succeeds so the pending restart is remembered and retried.
+                logger.error("restarting %s failed: %s", workload.SERVICE, error)
+                return ops.BlockedStatus(
+                    f"{workload.SERVICE} failed to restart (see journalctl -u "
+                    f"{workload.SERVICE}); retrying on the next hook"
+                )
             self._stored.restart_pending = False
         if not self.system.service_running(workload.SERVICE):
             return ops.BlockedStatus(

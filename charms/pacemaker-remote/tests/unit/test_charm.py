@@ -201,6 +201,29 @@ def test_changed_key_is_written_and_pacemaker_remote_restarted_again(ctx, system
     assert out.unit_status.name == "active"
 
 
+def test_failed_restart_blocks_and_is_retried_on_the_next_hook(
+    ctx, system, ready_state, monkeypatch
+):
+    restart = system.restart_service
+    failures = ["Job for pacemaker_remote.service failed"]
+
+    def fails_once(name):
+        if failures:
+            raise RuntimeError(failures.pop())
+        restart(name)
+
+    monkeypatch.setattr(system, "restart_service", fails_once)
+    failed = ctx.run(ctx.on.config_changed(), ready_state)
+    assert failed.unit_status == testing.BlockedStatus(
+        "pacemaker_remote failed to restart (see journalctl -u pacemaker_remote); retrying on "
+        "the next hook"
+    )
+    assert system.restarts == []
+    out = ctx.run(ctx.on.update_status(), failed)  # the key on disk is unchanged by now
+    assert system.restarts == ["pacemaker_remote"]
+    assert out.unit_status.name == "active"
+
+
 def test_disagreeing_keys_block_naming_the_units_and_keep_the_old_key(ctx, system, ready_state):
     first = ctx.run(ctx.on.config_changed(), ready_state)
     out = ctx.run(ctx.on.config_changed(), with_keys(first, b64(KEY), b64(NEW_KEY), b64(NEW_KEY)))
