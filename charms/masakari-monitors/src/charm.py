@@ -9,7 +9,7 @@ import logging
 import ops
 
 import masakari_monitors_workload as workload
-from charm_common import hypervisor, relations
+from charm_common import hostnames, relations
 from charm_common.status import (
     Config,
     Unready,
@@ -85,8 +85,12 @@ class MasakariMonitorsCharm(ops.CharmBase):
         settings = self._settings()
         self._ensure_installed(settings)
         self._publish()
-        ctx = self._context(settings)
-        self._check_hostname()
+        try:
+            node_name = hostnames.hypervisor_node_name(self.system)
+        except hostnames.NodeNameError as error:
+            raise Unready(ops.BlockedStatus(f"Invalid node name: {error}")) from None
+        ctx = self._context(settings, node_name)
+        self._check_hostname(node_name)
         try:
             if settings.host_driver == workload.FENCE_CONFIRMED_DRIVER and "host" in ctx.enabled:
                 if workload.install_fence_confirmed_driver(self.system):
@@ -193,7 +197,7 @@ class MasakariMonitorsCharm(ops.CharmBase):
         for relation in self.model.relations["identity-credentials"]:
             relations.publish(relation, self.unit, {"username": USERNAME, "project": PROJECT})
 
-    def _context(self, settings: Settings) -> workload.MonitorsContext:
+    def _context(self, settings: Settings, node_name: str) -> workload.MonitorsContext:
         missing = [name for name in REQUIRED_RELATIONS if not self.model.relations[name]]
         if missing:
             raise missing_relations(missing)
@@ -209,7 +213,7 @@ class MasakariMonitorsCharm(ops.CharmBase):
         # keystone sends its `region` option, which may list several regions.
         region = (identity.region or "RegionOne").split()[0]
         return workload.MonitorsContext(
-            hostname=hypervisor.node_name(self.system),
+            hostname=node_name,
             group=workload.service_group(self.system),
             debug=settings.debug,
             use_syslog=settings.use_syslog,
@@ -245,10 +249,11 @@ class MasakariMonitorsCharm(ops.CharmBase):
                     return "".join(f"{part.strip()}\n" for part in parts if part).encode()
         return None
 
-    def _check_hostname(self) -> None:
+    def _check_hostname(self, node_name: str) -> None:
+        """Nova and Pacemaker must know this hypervisor by the name the monitors report."""
         try:
-            mismatch = hypervisor.hostname_mismatch(self.system)
-        except hypervisor.NovaConfError as error:
+            mismatch = hostnames.hostname_mismatch(self.system, node_name)
+        except hostnames.NovaConfError as error:
             raise Unready(ops.BlockedStatus(str(error))) from None
         if mismatch:
             raise Unready(ops.BlockedStatus(mismatch))

@@ -11,6 +11,7 @@ import yaml
 from ops import testing
 
 import masakari_monitors_workload as workload
+from charm_common import hostnames
 from charm_common.system import RunResult
 from charm_common.testing import FakeSystem
 
@@ -500,6 +501,32 @@ def test_matching_nova_host_is_ready_and_monitors_use_that_name(ctx, system, rea
     out = ctx.run(ctx.on.config_changed(), ready_state)
     assert out.unit_status == testing.ActiveStatus("Unit is ready")
     assert conf(system)["DEFAULT"]["hostname"] == FQDN
+
+
+def test_the_name_pacemaker_remote_published_must_match_too(ctx, system, ready_state):
+    system.write_file(hostnames.REMOTE_NODE_NAME_FILE, "virt-node-01\n",
+                      owner="root", group="root", mode=0o644)  # fmt: skip
+    out = ctx.run(ctx.on.config_changed(), ready_state)
+    assert out.unit_status == testing.BlockedStatus(
+        "Host name mismatch: this hypervisor is virt-node-01.maas (FQDN) but pacemaker-remote "
+        "published virt-node-01; the FQDN changed: fix it, or let pacemaker-remote republish"
+    )
+
+
+def test_an_unusable_fqdn_blocks_naming_the_fix(ctx, system, ready_state):
+    system.hostname = "localhost"
+    out = ctx.run(ctx.on.config_changed(), ready_state)
+    assert out.unit_status.name == "blocked"
+    assert out.unit_status.message.startswith("Invalid node name: host name 'localhost' is ")
+    assert workload.MONITORS_CONF not in system.files
+
+
+def test_unreadable_nova_conf_blocks_naming_the_file(ctx, system, ready_state):
+    system.write_file("/etc/nova/nova.conf", "host = x\n", owner="root", group="nova", mode=0o640)
+    out = ctx.run(ctx.on.config_changed(), ready_state)
+    assert out.unit_status == testing.BlockedStatus(
+        "cannot parse /etc/nova/nova.conf: MissingSectionHeaderError"
+    )
 
 
 # Actions -----------------------------------------------------------------------------------------
