@@ -81,12 +81,15 @@ class FenceConfirmedDriver(driver.DriverBase):
         self.running = False
         self.crm_mon = crm_mon
         self.clock = clock
-        self.tracker = Tracker(hostname or socket.gethostname())
+        # A backup waits for the reporter's next round, its Nova calls and a margin.
+        backup_delay = 2 * CONF.host.monitoring_interval + 60
+        self.tracker = Tracker(hostname or socket.gethostname(), backup_delay=backup_delay)
         self._masakari = masakari.SendNotification()
         self._nova = None
         self.sender = sender or Sender(
             notify=self._notify,
             force_down=self._force_down,
+            is_forced_down=self._is_forced_down,
             retry_max=CONF.host.api_retry_max,
             retry_interval=CONF.host.api_retry_interval,
         )
@@ -94,12 +97,18 @@ class FenceConfirmedDriver(driver.DriverBase):
     def _notify(self, report: Report) -> object:
         return self._masakari.masakari_client.create_notification(**make_event(report))
 
-    def _force_down(self, host: str) -> str:
+    def _compute(self):
         if self._nova is None:
             auth = ks_loading.load_auth_from_conf_options(CONF, "api")
             sess = ks_loading.load_session_from_conf_options(CONF, "api", auth=auth)
             self._nova = nova.compute_client(sess, CONF.api.api_interface, CONF.api.region)
-        return nova.force_down(self._nova, host)
+        return self._nova
+
+    def _force_down(self, host: str) -> str:
+        return nova.force_down(self._compute(), host)
+
+    def _is_forced_down(self, host: str) -> bool:
+        return nova.is_forced_down(self._compute(), host)
 
     def poll_once(self) -> list[Report]:
         document = self.crm_mon()

@@ -28,13 +28,22 @@ def compute_client(sess: session.Session, interface: str, region: str) -> adapte
     )
 
 
-def force_down(nova: adapter.Adapter, host: str) -> str:
-    """Mark nova-compute on `host` forced down; return what was done. Raises on failure."""
+def _services(nova: adapter.Adapter, host: str) -> list[dict]:
     query = urlencode({"host": host, "binary": "nova-compute"})
     services = nova.get(f"/os-services?{query}").json().get("services", [])
     services = [s for s in services if s.get("host") == host]
     if not services:
         raise NovaError(f"Nova has no nova-compute service on host '{host}'")
+    return services
+
+
+def is_forced_down(nova: adapter.Adapter, host: str) -> bool:
+    return all(svc.get("forced_down") for svc in _services(nova, host))
+
+
+def force_down(nova: adapter.Adapter, host: str) -> str:
+    """Mark nova-compute on `host` forced down; return what was done. Raises on failure."""
+    services = _services(nova, host)
     done = []
     for svc in services:
         if svc.get("forced_down"):

@@ -25,10 +25,12 @@ class Sender:
         force_down: Callable[[str], str],
         retry_max: int,
         retry_interval: float,
+        is_forced_down: Callable[[str], bool] = lambda host: False,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._notify = notify
         self._force_down = force_down
+        self._is_forced_down = is_forced_down
         self._retry_max = retry_max
         self._retry_interval = retry_interval
         self._sleep = sleep
@@ -47,11 +49,31 @@ class Sender:
         """Force down (STOPPED) and notify; True if Masakari accepted the notification."""
         try:
             if report.event == STOPPED:
+                if report.backup and self._handled_already(report.hostname):
+                    return False
                 self._try_force_down(report.hostname)
             return self._send(report, still_wanted)
         except Exception:  # a reporting thread must never die silently
             LOG.exception("Unexpected error while reporting %s %s.", report.hostname, report.event)
             return False
+
+    def _handled_already(self, host: str) -> bool:
+        """For a backup: the first reporter forces the host down before it notifies."""
+        try:
+            forced = self._is_forced_down(host)
+        except Exception as exc:
+            # Unknown: report. A duplicate costs a 409; a missed report costs an evacuation.
+            LOG.warning(
+                "Could not read nova-compute on '%s' (%s); reporting as backup.", host, exc
+            )
+            return False
+        if forced:
+            LOG.info(
+                "nova-compute on '%s' is already forced down: another monitor has acted; "
+                "the backup does not report.",
+                host,
+            )
+        return forced
 
     def _try_force_down(self, host: str) -> None:
         try:

@@ -12,6 +12,9 @@ Rules (the safety argument is in README.md):
   remote) changes nothing: the peer is not up until its connection is Started again.
 * Only the lowest-named up remote node reports, so one notification is sent per failure. If that
   node is gone too, the next one takes over (a rare duplicate is answered 409 by Masakari).
+  In case the reporter's host is up but its monitor is not, the n-th next node becomes a backup
+  once the failure has been confirmed for n x `backup_delay` seconds; the sender then reports
+  only if Nova does not show the host forced down (the reporter forces it down first).
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ class Report:
     event: str  # STOPPED or STARTED
     episode: int
     at: float  # time of the observation that produced it (epoch seconds)
+    backup: bool = False  # sent by a backup: only if nobody has acted on the failure yet
 
 
 @dataclass
@@ -53,7 +57,7 @@ class _Host:
     last_up: datetime.datetime | None = None
     baseline: datetime.datetime | None = None  # latest power-off seen while up
     episode: int = 0
-    confirmed: bool = False
+    confirmed_at: float | None = None
     reported: bool = False
     phase: str = ""
 
@@ -81,8 +85,9 @@ def _describe(node: RemoteNode) -> str:
 
 
 class Tracker:
-    def __init__(self, my_hostname: str) -> None:
+    def __init__(self, my_hostname: str, backup_delay: float = 180.0) -> None:
         self.my_hostname = my_hostname
+        self.backup_delay = backup_delay
         self.hosts: dict[str, _Host] = {}
         self._warned_not_member = False
 
@@ -113,17 +118,17 @@ class Tracker:
         for name in sorted(view.remotes):
             if name == self.my_hostname:
                 continue
-            # Every monitor sees the same cluster state, so they all agree on the reporter:
-            # the lowest-named up remote other than the subject.
-            reporter = next((n for n in up_nodes if n != name), None)
-            i_report = me is not None and me.up and reporter == self.my_hostname
-            report = self._observe_peer(view, view.remotes[name], now, i_report)
+            # Every monitor sees the same cluster state, so they all agree on the order:
+            # the lowest-named up remote other than the subject reports, the next are backups.
+            order = [n for n in up_nodes if n != name]
+            rank = order.index(self.my_hostname) if me is not None and me.up else None
+            report = self._observe_peer(view, view.remotes[name], now, rank)
             if report is not None:
                 reports.append(report)
         return reports
 
     def _observe_peer(
-        self, view: ClusterView, node: RemoteNode, now: float, i_report: bool
+        self, view: ClusterView, node: RemoteNode, now: float, rank: int | None
     ) -> Report | None:
         name = node.name
         host = self.hosts.get(name)
@@ -132,14 +137,15 @@ class Tracker:
 
         if node.up:
             report = None
-            if host.state == "down" and host.confirmed and i_report:
+            if host.state == "down" and host.confirmed_at is not None and rank == 0:
                 report = Report(name, STARTED, host.episode, now)
             if host.state != "up":
                 LOG.info("'%s' is up again (%s).", name, _describe(node))
             host.state = "up"
             host.last_up = _utc(now)
             host.baseline = _later(host.baseline, _latest_power_off(view, name))
-            host.confirmed = host.reported = False
+            host.confirmed_at = None
+            host.reported = False
             host.phase = ""
             return report
 
@@ -164,11 +170,24 @@ class Tracker:
             host.phase = phase
         if phase != CONFIRMED:
             return None
-        host.confirmed = True
-        if host.reported or not i_report:
+        if host.confirmed_at is None:
+            host.confirmed_at = now
+        if host.reported or rank is None:
             return None
-        host.reported = True
-        return Report(name, STOPPED, host.episode, now)
+        if rank == 0:
+            host.reported = True
+            return Report(name, STOPPED, host.episode, now)
+        if now - host.confirmed_at >= rank * self.backup_delay:
+            LOG.warning(
+                "'%s' confirmed dead %.0f s ago and this monitor is backup #%d: reporting it "
+                "unless Nova shows that another monitor already acted.",
+                name,
+                now - host.confirmed_at,
+                rank,
+            )
+            host.reported = True
+            return Report(name, STOPPED, host.episode, now, backup=True)
+        return None
 
     def _first_sighting(self, view: ClusterView, node: RemoteNode, now: float) -> None:
         name = node.name

@@ -15,8 +15,8 @@ from urllib.parse import parse_qs, urlparse
 
 
 class OpenStackStub:
-    def __init__(self) -> None:
-        self.requests: list[dict] = []  # method, path, query, headers, body, at
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.requests: list[dict] = []  # method, path, query, headers, body, at, wall, client
         self.services = {  # nova-compute services by host
             "rem1": {
                 "id": str(uuid.uuid4()),
@@ -31,8 +31,8 @@ class OpenStackStub:
         self.notification_delay = 0.0
         self.nova_status = 200
         self.lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.server = ThreadingHTTPServer((host, port), self._handler())
+        self.url = f"http://{host}:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def __enter__(self) -> OpenStackStub:
@@ -103,6 +103,8 @@ class OpenStackStub:
                             "headers": dict(self.headers),
                             "body": body,
                             "at": time.monotonic(),
+                            "wall": time.time(),
+                            "client": self.client_address[0],
                         }
                     )
                 return url.path, parse_qs(url.query), body

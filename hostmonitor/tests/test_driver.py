@@ -176,3 +176,13 @@ def test_started_event_matches_upstream_shape():
         "host_status": "NORMAL",
     }
     assert event["generated_time"].isoformat() == "1970-01-01T00:00:00"
+
+
+@pytest.mark.parametrize("already_forced", [True, False])
+def test_backup_report_checks_nova_first(stub, already_forced):
+    stub.services["rem1"]["forced_down"] = already_forced
+    driver = FenceConfirmedDriver(hostname="rem3")
+    backup = Report("rem1", STOPPED, 1, 0.0, backup=True)
+    assert driver.sender.deliver(backup, lambda: True) is not already_forced
+    assert len(stub.calls("GET", "/compute/v2.1/os-services")) == (1 if already_forced else 2)
+    assert len(stub.calls("POST", "/instance-ha")) == (0 if already_forced else 1)

@@ -68,3 +68,22 @@ def test_submit_returns_while_delivery_is_still_running():
     release.set()
     thread.join(5)
     assert not thread.is_alive()
+
+
+def test_backup_stays_silent_when_nova_shows_the_host_forced_down():
+    posted, forced = [], []
+    sender = Sender(posted.append, forced.append, 3, 10, is_forced_down=lambda host: True)
+    backup = Report("rem1", STOPPED, 1, 0.0, backup=True)
+    assert sender.deliver(backup, lambda: True) is False
+    assert posted == [] and forced == []
+
+
+def test_backup_reports_when_nobody_acted_or_nova_cannot_tell():
+    def unknown(host):
+        raise RuntimeError("nova down")
+
+    for check in (lambda host: False, unknown):
+        posted, forced = [], []
+        sender = Sender(posted.append, forced.append, 3, 10, is_forced_down=check)
+        assert sender.deliver(Report("rem1", STOPPED, 1, 0.0, backup=True), lambda: True)
+        assert forced == ["rem1"] and len(posted) == 1

@@ -65,7 +65,18 @@ def test_two_surviving_peers_send_one_notification():
         ]
     assert sent == [("rem2", "rem1", STOPPED)]
     # rem3 saw the same confirmation but left it to rem2, the lowest-named up remote.
-    assert rem3.hosts["rem1"].confirmed and not rem3.hosts["rem1"].reported
+    assert rem3.hosts["rem1"].confirmed_at is not None and not rem3.hosts["rem1"].reported
+
+
+def test_backup_reports_after_its_delay_if_the_reporter_stays_silent():
+    # rem2 is up but its monitor does not run: rem3, backup #1, reports after backup_delay.
+    rem3 = Tracker("rem3", backup_delay=20)
+    sent = {}
+    for name, doc in recording("clean", "rem3"):
+        for report in rem3.observe(crm.parse(doc), doc_time(doc)):
+            sent[name] = (report.hostname, report.event, report.backup)
+    # Confirmed at t20.7 (17:22:58); t51.1 is 30 s later.
+    assert sent == {"t0051.1-rem3.xml": ("rem1", STOPPED, True)}
 
 
 def test_next_peer_reports_when_the_lowest_named_one_is_gone_too():
