@@ -121,7 +121,12 @@ class FenceConfirmedDriver(driver.DriverBase):
             return []
         reports = self.tracker.observe(view, self.clock())
         for report in reports:
-            LOG.info("Reporting '%s' %s.", report.hostname, report.event)
+            LOG.info(
+                "Reporting '%s' %s%s.",
+                report.hostname,
+                report.event,
+                " as a backup (if nobody has acted)" if report.backup else "",
+            )
             self.sender.submit(report, functools.partial(self.tracker.still_wanted, report))
         return reports
 

@@ -80,7 +80,7 @@ def test_bad_documents_raise_a_clear_error(bad, message):
         ("2026-11-25 17:22:58Z", datetime.datetime(2026, 11, 25, 17, 22, 58, tzinfo=UTC)),
         ("2026-11-25 17:22:58", datetime.datetime(2026, 11, 25, 17, 22, 58, tzinfo=UTC)),
         (
-            "2026-11-25T17:22:58.5+01:00",
+            "2026-11-25T17:22:58.500000+01:00",
             datetime.datetime(2026, 11, 25, 16, 22, 58, 500000, tzinfo=UTC),
         ),
         ("garbage", None),
