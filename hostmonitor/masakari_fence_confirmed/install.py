@@ -25,7 +25,7 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 _DIST_PREFIX = DIST_NAME.replace("-", "_")
 
 
-def _wanted_files(version: str) -> dict[str, bytes]:
+def wanted_files(version: str = __version__) -> dict[str, bytes]:
     """Relative path -> content of everything the installed copy consists of."""
     files = {
         f"{PACKAGE_DIR.name}/{src.name}": src.read_bytes()
@@ -45,6 +45,26 @@ def _wanted_files(version: str) -> dict[str, bytes]:
     return files
 
 
+_wanted_files = wanted_files  # the name the masakari-monitors charm first used
+
+
+def stale_files(site_dir: str | Path, version: str = __version__) -> list[Path]:
+    """Files of ours in `site_dir` that are not part of `version` (e.g. an older dist-info,
+    whose entry point would otherwise be found twice). Bytecode is left to Python."""
+    site = Path(site_dir)
+    wanted = wanted_files(version)
+    ours = [site / PACKAGE_DIR.name, *site.glob(f"{_DIST_PREFIX}-*.dist-info")]
+    return sorted(
+        path
+        for top in ours
+        if top.is_dir()
+        for path in top.rglob("*")
+        if path.is_file()
+        and path.suffix != ".pyc"
+        and path.relative_to(site).as_posix() not in wanted
+    )
+
+
 def install(site_dir: str | Path, version: str = __version__) -> bool:
     """Copy the package into `site_dir`; return True if anything changed (idempotent)."""
     site = Path(site_dir)
@@ -53,26 +73,14 @@ def install(site_dir: str | Path, version: str = __version__) -> bool:
             f"site_dir {site} does not exist; pass a directory the target Python scans "
             "(see system_site_dir())"
         )
-    wanted = _wanted_files(version)
+    wanted = wanted_files(version)
     changed = False
-
-    # Anything of ours that is not wanted: other versions' dist-info, removed modules, caches.
-    ours = [site / PACKAGE_DIR.name, *site.glob(f"{_DIST_PREFIX}-*.dist-info")]
-    for top in ours:
-        if not top.exists():
-            continue
-        for path in sorted(top.rglob("*"), reverse=True):
-            rel = path.relative_to(site).as_posix()
-            if path.is_dir():
-                if not any(path.iterdir()):
-                    path.rmdir()
-                    changed = True
-            elif rel not in wanted and path.suffix != ".pyc":
-                path.unlink()
-                changed = True
-        if top.is_dir() and not any(top.iterdir()):
-            top.rmdir()
-            changed = True
+    for path in stale_files(site, version):
+        path.unlink()
+        changed = True
+    for info in site.glob(f"{_DIST_PREFIX}-*.dist-info"):
+        if info.is_dir() and not any(info.iterdir()):
+            info.rmdir()
 
     for rel, content in wanted.items():
         target = site / rel

@@ -91,6 +91,23 @@ def test_upgrade_replaces_the_old_dist_info(tmp_path):
     assert f"Version: {masakari_fence_confirmed.__version__}\n" in meta
 
 
+def test_stale_files_lists_what_an_upgrade_must_remove(tmp_path):
+    site = tmp_path / "site"
+    site.mkdir()
+    install.install(site, version="0.0.1")
+    (site / "masakari_fence_confirmed" / "gone.py").write_text("")
+    (site / "unrelated.py").write_text("")
+    stale = {p.relative_to(site).as_posix() for p in install.stale_files(site)}
+    old_info = "masakari_fence_confirmed-0.0.1.dist-info"
+    assert stale == {
+        *(f"{old_info}/{n}" for n in ("INSTALLER", "METADATA", "RECORD", "entry_points.txt")),
+        "masakari_fence_confirmed/gone.py",
+    }
+    install.install(site)
+    assert install.stale_files(site) == []
+    assert (site / "unrelated.py").exists()
+
+
 def test_missing_site_dir_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="site_dir .*nope does not exist"):
         install.install(tmp_path / "nope")
