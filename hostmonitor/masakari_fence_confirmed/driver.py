@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime
 import functools
 import logging
-import socket
 import time
 from collections.abc import Callable
 
@@ -83,7 +82,9 @@ class FenceConfirmedDriver(driver.DriverBase):
         self.clock = clock
         # A backup waits for the reporter's next round, its Nova calls and a margin.
         backup_delay = 2 * CONF.host.monitoring_interval + 60
-        self.tracker = Tracker(hostname or socket.gethostname(), backup_delay=backup_delay)
+        # [DEFAULT] hostname is the node name the charm renders (the FQDN Pacemaker knows);
+        # socket.gethostname() is often the short name on MAAS machines.
+        self.tracker = Tracker(hostname or CONF.hostname, backup_delay=backup_delay)
         self._masakari = masakari.SendNotification()
         self._nova = None
         self.sender = sender or Sender(

@@ -45,9 +45,6 @@ def wanted_files(version: str = __version__) -> dict[str, bytes]:
     return files
 
 
-_wanted_files = wanted_files  # the name the masakari-monitors charm first used
-
-
 def stale_files(site_dir: str | Path, version: str = __version__) -> list[Path]:
     """Files of ours in `site_dir` that are not part of `version` (e.g. an older dist-info,
     whose entry point would otherwise be found twice). Bytecode is left to Python."""

@@ -186,3 +186,13 @@ def test_backup_report_checks_nova_first(stub, already_forced):
     assert driver.sender.deliver(backup, lambda: True) is not already_forced
     assert len(stub.calls("GET", "/compute/v2.1/os-services")) == (1 if already_forced else 2)
     assert len(stub.calls("POST", "/instance-ha")) == (0 if already_forced else 1)
+
+
+def test_node_name_comes_from_the_rendered_hostname_not_the_short_host_name():
+    CONF.set_override("hostname", "virt-node-02.maas")
+    try:
+        assert (
+            FenceConfirmedDriver(crm_mon=lambda: None).tracker.my_hostname == "virt-node-02.maas"
+        )
+    finally:
+        CONF.clear_override("hostname")

@@ -275,8 +275,11 @@ def install_fence_confirmed_driver(system: System) -> bool:
         ) from None
     site = local_site_dir(system)
     changed = False
-    for relative, content in fence_install._wanted_files(__version__).items():
+    for relative, content in fence_install.wanted_files(__version__).items():
         changed |= system.write_file(
             f"{site}/{relative}", content, owner="root", group="root", mode=0o644
         )
+    # An older version's dist-info would register the entry point twice after a charm upgrade.
+    for stale in fence_install.stale_files(site, __version__):
+        changed |= system.remove_file(str(stale))
     return changed
