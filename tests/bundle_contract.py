@@ -54,7 +54,9 @@ APPLICATION_KEYS = {
     "resources",
 }  # fmt: skip
 MACHINE_KEYS = {"series", "base", "constraints", "annotations"}
-PLACEMENT = re.compile(r"(?:(?:lxd|kvm):)?(?:(?P<machine>\d+|new)|(?P<app>[a-z][a-z0-9-]*)/(?P<unit>\d+))")
+PLACEMENT = re.compile(
+    r"(?:(?:lxd|kvm):)?(?:(?P<machine>\d+|new)|(?P<app>[a-z][a-z0-9-]*)/(?P<unit>\d+))"
+)
 JUJU_TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,),
     "secret": (str,),
@@ -119,7 +121,11 @@ def local_charm(charmcraft_yaml: pathlib.Path) -> Charm:
     options = (data.get("config") or {}).get("options") or {}
     return Charm(
         name=data["name"],
-        source=str(charmcraft_yaml.relative_to(ROOT) if ROOT in charmcraft_yaml.parents else charmcraft_yaml),
+        source=str(
+            charmcraft_yaml.relative_to(ROOT)
+            if ROOT in charmcraft_yaml.parents
+            else charmcraft_yaml
+        ),
         subordinate=bool(data.get("subordinate")),
         endpoints=_with_juju_info(endpoints),
         extra_bindings=frozenset(data.get("extra-bindings") or {}),
@@ -183,7 +189,9 @@ class Catalog:
             ]
         return found, []
 
-    def _resolve_file(self, where: str, path: str, base: str | None) -> tuple[Charm | None, list[str]]:
+    def _resolve_file(
+        self, where: str, path: str, base: str | None
+    ) -> tuple[Charm | None, list[str]]:
         file_name = pathlib.PurePosixPath(path).name
         name, _, platform = file_name.removesuffix(".charm").partition("_")
         found = self.ours(name)
@@ -258,7 +266,9 @@ def _walk(value: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, .
 
 
 def _type_name(value: Any) -> str:
-    return {bool: "boolean", int: "int", float: "float", str: "string"}.get(type(value), type(value).__name__)
+    return {bool: "boolean", int: "int", float: "float", str: "string"}.get(
+        type(value), type(value).__name__
+    )
 
 
 def _base_version(bundle: Mapping[str, Any]) -> str | None:
@@ -268,12 +278,18 @@ def _base_version(bundle: Mapping[str, Any]) -> str | None:
     return next((v for v, s in UBUNTU_SERIES.items() if s == series), None)
 
 
-def placeholder_problems(bundle: Mapping[str, Any], allowed: frozenset[tuple[str, str]], label: str = "") -> list[str]:
+def placeholder_problems(
+    bundle: Mapping[str, Any], allowed: frozenset[tuple[str, str]], label: str = ""
+) -> list[str]:
     problems = []
     for path, value in _walk(bundle):
         if not (isinstance(value, str) and PLACEHOLDER.search(value)):
             continue
-        field = (path[1], path[3]) if len(path) == 4 and path[0] == "applications" and path[2] == "options" else None
+        field = (
+            (path[1], path[3])
+            if len(path) == 4 and path[0] == "applications" and path[2] == "options"
+            else None
+        )
         if field in allowed:
             continue
         where = f"{label}{'.'.join(path)}"
@@ -305,7 +321,9 @@ def _documented_value_problems(apps: Mapping[str, Any]) -> list[str]:
                 try:
                     ipaddress.ip_address(address)
                 except ValueError:
-                    problems.append(f"{where}: {address!r} is not an IP address: set it to {meaning}")
+                    problems.append(
+                        f"{where}: {address!r} is not an IP address: set it to {meaning}"
+                    )
         elif option == "maas_url" and not re.fullmatch(r"https?://[^/\s]+(/\S*)?", value):
             problems.append(f"{where}: not an http(s) URL: set it to {meaning}")
         elif option == "maas_credentials" and not re.fullmatch(r"[^:\s]+:[^:\s]+:[^:\s]+", value):
@@ -334,7 +352,10 @@ def check(
             problems.append(f"machines.{machine}: machine ids are numbers")
         for key in (spec or {}) if isinstance(spec, Mapping) else ():
             if key not in MACHINE_KEYS:
-                problems.append(f"machines.{machine}.{key}: not a machine key ({', '.join(sorted(MACHINE_KEYS))})")
+                problems.append(
+                    f"machines.{machine}.{key}: not a machine key "
+                    f"({', '.join(sorted(MACHINE_KEYS))})"
+                )
 
     charms: dict[str, Charm] = {}
     for app, spec in apps.items():
@@ -342,7 +363,9 @@ def check(
         if not isinstance(spec, Mapping):
             problems.append(f"{where}: expected a mapping (charm, options, ...)")
             continue
-        problems += [f"{where}.{key}: not an application key" for key in spec if key not in APPLICATION_KEYS]
+        problems += [
+            f"{where}.{key}: not an application key" for key in spec if key not in APPLICATION_KEYS
+        ]
         app_base = _base_version(spec) if ("base" in spec or "series" in spec) else base
         charm, charm_problems = catalog.resolve(app, spec.get("charm"), app_base)
         problems += charm_problems
@@ -364,7 +387,13 @@ def check(
     return problems
 
 
-def _unit_problems(app: str, spec: Mapping[str, Any], charm: Charm, apps: Mapping[str, Any], machines: Mapping[str, Any]) -> list[str]:
+def _unit_problems(
+    app: str,
+    spec: Mapping[str, Any],
+    charm: Charm,
+    apps: Mapping[str, Any],
+    machines: Mapping[str, Any],
+) -> list[str]:
     where = f"applications.{app}"
     units = spec.get("num_units", 0)
     placements = spec.get("to") or []
@@ -384,20 +413,25 @@ def _unit_problems(app: str, spec: Mapping[str, Any], charm: Charm, apps: Mappin
     for placement in placements:
         match = PLACEMENT.fullmatch(str(placement))
         if match is None:
-            problems.append(f"{where}.to: {placement!r} is not a placement (N, lxd:N, new, <app>/<unit>)")
+            problems.append(
+                f"{where}.to: {placement!r} is not a placement (N, lxd:N, new, <app>/<unit>)"
+            )
         elif match["machine"] and match["machine"] != "new" and match["machine"] not in machines:
             problems.append(
                 f"{where}.to: {placement!r} names machine {match['machine']}, which the machines "
                 f"section does not define (defined: {', '.join(sorted(machines)) or 'none'})"
             )
         elif match["app"] and (
-            match["app"] not in apps or int(match["unit"]) >= int((apps[match["app"]] or {}).get("num_units", 0))
+            match["app"] not in apps
+            or int(match["unit"]) >= int((apps[match["app"]] or {}).get("num_units", 0))
         ):
             problems.append(f"{where}.to: {placement!r} names a unit the bundle does not deploy")
     return problems
 
 
-def _option_problems(app: str, spec: Mapping[str, Any], charm: Charm, series: str | None) -> list[str]:
+def _option_problems(
+    app: str, spec: Mapping[str, Any], charm: Charm, series: str | None
+) -> list[str]:
     problems = []
     options = spec.get("options") or {}
     if not isinstance(options, Mapping):
@@ -411,8 +445,14 @@ def _option_problems(app: str, spec: Mapping[str, Any], charm: Charm, series: st
         allowed = JUJU_TYPES.get(expected, (str,))
         # bool is an int in Python, not in Juju.
         if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
-            problems.append(f"{where}: {charm.name} expects {expected}, got {_type_name(value)} {value!r}")
-        elif option in ("openstack-origin", "source") and isinstance(value, str) and value.startswith("cloud:"):
+            problems.append(
+                f"{where}: {charm.name} expects {expected}, got {_type_name(value)} {value!r}"
+            )
+        elif (
+            option in ("openstack-origin", "source")
+            and isinstance(value, str)
+            and value.startswith("cloud:")
+        ):
             pocket_series = value.removeprefix("cloud:").split("-")[0]
             if series and pocket_series != series:
                 problems.append(
@@ -422,14 +462,20 @@ def _option_problems(app: str, spec: Mapping[str, Any], charm: Charm, series: st
     return problems
 
 
-def _relation_problems(relations: Any, apps: Mapping[str, Any], charms: Mapping[str, Charm]) -> list[str]:
+def _relation_problems(
+    relations: Any, apps: Mapping[str, Any], charms: Mapping[str, Charm]
+) -> list[str]:
     problems: list[str] = []
     seen: set[frozenset[str]] = set()
     attached: set[str] = set()  # subordinates with a container-scoped relation to a principal
     if not isinstance(relations, list):
         return ["relations: expected a list of [app:endpoint, app:endpoint] pairs"]
     for relation in relations:
-        if not (isinstance(relation, list) and len(relation) == 2 and all(isinstance(e, str) for e in relation)):
+        if not (
+            isinstance(relation, list)
+            and len(relation) == 2
+            and all(isinstance(e, str) for e in relation)
+        ):
             problems.append(f"relations: {relation!r} is not a pair of app:endpoint strings")
             continue
         label = f"relation {relation[0]} - {relation[1]}"
@@ -442,7 +488,9 @@ def _relation_problems(relations: Any, apps: Mapping[str, Any], charms: Mapping[
             if app not in apps:
                 problems.append(f"{label}: no application {app} in the bundle")
             elif not name:
-                problems.append(f"{label}: name the endpoint ({app}:<endpoint>) so it can be checked")
+                problems.append(
+                    f"{label}: name the endpoint ({app}:<endpoint>) so it can be checked"
+                )
             elif app in charms:
                 charm = charms[app]
                 if name not in charm.endpoints:
@@ -468,15 +516,17 @@ def _relation_problems(relations: Any, apps: Mapping[str, Any], charms: Mapping[
             )
         if "container" in (end_a.scope, end_b.scope):
             if not (charm_a.subordinate or charm_b.subordinate):
-                problems.append(f"{label}: container-scoped, but neither {app_a} nor {app_b} is a subordinate")
+                problems.append(
+                    f"{label}: container-scoped, but neither {app_a} nor {app_b} is a subordinate"
+                )
             elif charm_a.subordinate != charm_b.subordinate:
                 attached.add(app_a if charm_a.subordinate else app_b)
     for app, charm in charms.items():
         if charm.subordinate and app not in attached:
             problems.append(
-                f"applications.{app}: subordinate {charm.name} has no container-scoped relation to "
-                "a principal, so it gets no units (relate one of its container-scoped endpoints, "
-                "e.g. to nova-compute:juju-info)"
+                f"applications.{app}: subordinate {charm.name} has no container-scoped relation "
+                "to a principal, so it gets no units (relate one of its container-scoped "
+                "endpoints, e.g. to nova-compute:juju-info)"
             )
     return problems
 
@@ -487,7 +537,7 @@ def check_files(
     filled: bool = False,
     catalog: Catalog | None = None,
 ) -> list[str]:
-    """Check a bundle file merged with overlay files; the bundle itself must have no placeholders."""
+    """Check a bundle file merged with overlay files; the bundle itself has no placeholders."""
     catalog = catalog or Catalog()
     documents = load_yaml(bundle_path)
     if not documents or not isinstance(documents[0], Mapping):
@@ -509,7 +559,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("bundle", type=pathlib.Path)
     parser.add_argument("--overlay", type=pathlib.Path, action="append", default=[])
-    parser.add_argument("--filled", action="store_true", help="refuse the documented placeholders too")
+    parser.add_argument(
+        "--filled", action="store_true", help="refuse the documented placeholders too"
+    )
     args = parser.parse_args(argv)
     try:
         problems = check_files(args.bundle, args.overlay, filled=args.filled)
