@@ -88,6 +88,11 @@ class Charm:
     platforms: frozenset[str] = frozenset()  # charmcraft platform names (our charms only)
 
 
+def _shown(path: pathlib.Path) -> str:
+    """A path as the operator typed it: relative to the repository when inside it."""
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
 def _endpoint(role: str, spec: Any) -> Endpoint:
     if isinstance(spec, str):
         return Endpoint(role, spec)
@@ -121,11 +126,7 @@ def local_charm(charmcraft_yaml: pathlib.Path) -> Charm:
     options = (data.get("config") or {}).get("options") or {}
     return Charm(
         name=data["name"],
-        source=str(
-            charmcraft_yaml.relative_to(ROOT)
-            if ROOT in charmcraft_yaml.parents
-            else charmcraft_yaml
-        ),
+        source=_shown(charmcraft_yaml),
         subordinate=bool(data.get("subordinate")),
         endpoints=_with_juju_info(endpoints),
         extra_bindings=frozenset(data.get("extra-bindings") or {}),
@@ -198,7 +199,7 @@ class Catalog:
         if found is None:
             return None, [
                 f"{where}: {path} names charm {name}, but there is no "
-                f"{' or '.join(str(d / name / 'charmcraft.yaml') for d in self.charm_dirs)}"
+                f"{' or '.join(_shown(d / name / 'charmcraft.yaml') for d in self.charm_dirs)}"
             ]
         if not file_name.endswith(".charm"):
             return found, []  # a charm directory

@@ -103,6 +103,7 @@ def test_overlay_carries_the_guides_masakari_settings():
         ("keystone:identity-credentials", "masakari-monitors:identity-credentials"),
         ("masakari:amqp", "rabbitmq-server:amqp"),
         ("masakari:shared-db", "masakari-mysql-router:shared-db"),
+        ("vault:certificates", "masakari-monitors:certificates"),
     ):
         assert frozenset(pair) in relations, pair
 
