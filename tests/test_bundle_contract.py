@@ -116,6 +116,14 @@ def test_overlay_points_at_the_files_the_build_packs():
         assert (OVERLAY.parent / charm).resolve() == ROOT / f"{name}_ubuntu-24.04-amd64.charm"
 
 
+def test_charmhub_alternative_resolves_to_the_same_contract(tmp_path, catalog):
+    edits = {
+        f"charm: ../{name}_ubuntu-24.04-amd64.charm": f"charm: ch:{name}\n    channel: latest/edge"
+        for name in ("masakari", *SUBORDINATES)
+    }
+    assert problems_with(tmp_path, catalog, edits) == []
+
+
 def test_placeholders_are_exactly_the_documented_ones(catalog):
     problems = contract.check_files(BUNDLE, [OVERLAY], filled=True, catalog=catalog)
     assert sorted(problems) == [
