@@ -340,9 +340,13 @@ def check(
     """Every inconsistency in a (merged) bundle, one actionable line each."""
     if not isinstance(bundle, Mapping):
         return ["the bundle is not a mapping of applications, machines and relations"]
-    problems = [f"{key}: not a bundle key" for key in bundle if key not in TOP_LEVEL_KEYS]
-    if "services" in bundle:
-        problems.append("services: write `applications:` (Juju 2+ bundles)")
+    problems = [
+        "services: write `applications:` (Juju 2+ bundles)"
+        if key == "services"
+        else f"{key}: not a bundle key ({', '.join(sorted(TOP_LEVEL_KEYS))})"
+        for key in bundle
+        if key not in TOP_LEVEL_KEYS
+    ]
     apps: Mapping[str, Any] = bundle.get("applications") or {}
     machines = {str(key): value for key, value in (bundle.get("machines") or {}).items()}
     base = _base_version(bundle)
@@ -388,6 +392,11 @@ def check(
     return problems
 
 
+def _units(spec: Any) -> int:
+    units = (spec or {}).get("num_units", 0) if isinstance(spec, Mapping) else 0
+    return units if isinstance(units, int) else 0  # a bad count is reported on its own
+
+
 def _unit_problems(
     app: str,
     spec: Mapping[str, Any],
@@ -397,8 +406,9 @@ def _unit_problems(
 ) -> list[str]:
     where = f"applications.{app}"
     units = spec.get("num_units", 0)
-    placements = spec.get("to") or []
-    placements = [placements] if isinstance(placements, str) else placements
+    placements = spec.get("to")
+    placements = [] if placements is None else placements
+    placements = placements if isinstance(placements, list) else [placements]
     if not isinstance(units, int) or isinstance(units, bool) or units < 0:
         return [f"{where}.num_units: {units!r} is not a number of units"]
     if charm.subordinate:
@@ -423,8 +433,7 @@ def _unit_problems(
                 f"section does not define (defined: {', '.join(sorted(machines)) or 'none'})"
             )
         elif match["app"] and (
-            match["app"] not in apps
-            or int(match["unit"]) >= int((apps[match["app"]] or {}).get("num_units", 0))
+            match["app"] not in apps or int(match["unit"]) >= _units(apps[match["app"]])
         ):
             problems.append(f"{where}.to: {placement!r} names a unit the bundle does not deploy")
     return problems

@@ -349,6 +349,37 @@ def test_badly_filled_documented_field_is_rejected(tmp_path, catalog, filled, ex
     assert any(p.startswith(expected) for p in problems), problems
 
 
+@pytest.mark.parametrize(
+    ("bundle", "expected"),
+    [
+        ({"services": {}}, "services: write `applications:`"),
+        ({"applications": {"k": {"charm": "ch:keystone", "num_units": "two"}}}, "applications.k"),
+        (
+            {"applications": {"k": {"charm": "ch:keystone", "num_units": 1, "to": 0}}},
+            "applications.k.to: 0 names machine 0, which the machines section does not define",
+        ),
+        (
+            {
+                "applications": {
+                    "k": {"charm": "ch:keystone", "num_units": 1, "to": ["g/0"]},
+                    "g": {"charm": "ch:glance", "num_units": "x"},
+                }
+            },
+            "applications.k.to: 'g/0' names a unit the bundle does not deploy",
+        ),
+        ({"applications": {"k": "keystone"}}, "applications.k: expected a mapping"),
+        ({"relations": [["a:b"]]}, "relations: ['a:b'] is not a pair"),
+        (
+            {"applications": {"k": {"charm": "ch:keystone", "optoins": {}}}},
+            "applications.k.optoins",
+        ),
+    ],
+)
+def test_malformed_bundle_gets_messages_not_tracebacks(bundle, expected):
+    problems = contract.check(bundle, contract.Catalog())
+    assert any(p.startswith(expected) for p in problems), problems
+
+
 def test_merge_follows_juju_overlay_rules():
     base = {
         "applications": {
