@@ -44,10 +44,12 @@ def unseal_vault(application: str = "vault") -> None:
             client.unseal(key)
     clients[0].token = root_token
     token = clients[0].create_token(ttl="10m")["auth"]["client_token"]
-    zaza.model.run_action_on_leader(application, "authorize-charm",
-                                    action_params={"token": token}, raise_on_failure=True)  # fmt: skip
-    action = zaza.model.run_action_on_leader(application, "generate-root-ca",
-                                             action_params={}, raise_on_failure=False)  # fmt: skip
+    zaza.model.run_action_on_leader(
+        application, "authorize-charm", action_params={"token": token}, raise_on_failure=True
+    )
+    action = zaza.model.run_action_on_leader(
+        application, "generate-root-ca", action_params={}, raise_on_failure=False
+    )
     if action.data.get("status") != "completed":
         logging.info("vault generate-root-ca: %s (a CA may exist already)", action.data)
     # With certificates issued every application settles at active / "Unit is ready".
@@ -69,8 +71,9 @@ def create_image() -> None:
             while chunk := response.read(1 << 20):
                 image.write(chunk)
         image.flush()
-        conn.create_image(name, filename=image.name, disk_format="qcow2",
-                          container_format="bare", wait=True)  # fmt: skip
+        conn.create_image(
+            name, filename=image.name, disk_format="qcow2", container_format="bare", wait=True
+        )
 
 
 def create_flavor() -> None:
@@ -92,8 +95,9 @@ def create_segments() -> None:
         )
     options = test_options()
     reserved = options["reserved-host"] or hosts[-1]
-    scenarios.ensure_segment(cloud, options["segment-name"], options["recovery-method"], hosts,
-                             reserved)  # fmt: skip
+    scenarios.ensure_segment(
+        cloud, options["segment-name"], options["recovery-method"], hosts, reserved
+    )
 
 
 def launch_protected_instance() -> None:

@@ -109,12 +109,17 @@ def admin_connection(keystone_app: str = "keystone") -> Any:
             f.write(ca)
         verify, protocol = path, "https"
     return openstack.connect(
-        auth_url=f"{protocol}://{host}:5000/v3", username="admin", password=password,
-        project_name="admin", user_domain_name="admin_domain",
-        project_domain_name="admin_domain", region_name=os.environ.get("OS_REGION_NAME",
-                                                                       "RegionOne"),
-        identity_api_version="3", verify=verify, interface="public",
-    )  # fmt: skip
+        auth_url=f"{protocol}://{host}:5000/v3",
+        username="admin",
+        password=password,
+        project_name="admin",
+        user_domain_name="admin_domain",
+        project_domain_name="admin_domain",
+        region_name=os.environ.get("OS_REGION_NAME", "RegionOne"),
+        identity_api_version="3",
+        verify=verify,
+        interface="public",
+    )
 
 
 async def _maas_power_on(maas_url: str, api_key: str, hostname: str) -> str:
@@ -204,10 +209,10 @@ class JujuCloud(Cloud):
             find = f"iface={shlex.quote(iface)}"
         else:
             find = (
-                'addr=$(unit-get private-address); '
+                "addr=$(unit-get private-address); "
                 'iface=$(ip -o addr show | awk -v a="$addr" '
-                "'{split($4, p, \"/\"); if (p[1] == a) {sub(/@.*/, \"\", $2); print $2; exit}}')"
-            )  # fmt: skip
+                '\'{split($4, p, "/"); if (p[1] == a) {sub(/@.*/, "", $2); print $2; exit}}\')'
+            )
         # Detach, so `juju exec` returns before the link (and the agent's connection) drops.
         command = (
             f'{find}; [ -n "$iface" ] || {{ echo "no interface found" >&2; exit 1; }}; '
@@ -223,8 +228,11 @@ class JujuCloud(Cloud):
         timers = self.timers()
         deadline = time.monotonic() + timers.rejoin_budget()
 
-        @tenacity.retry(wait=tenacity.wait_fixed(15),
-                        stop=tenacity.stop_after_delay(timers.host_boot_timeout), reraise=True)  # fmt: skip
+        @tenacity.retry(
+            wait=tenacity.wait_fixed(15),
+            stop=tenacity.stop_after_delay(timers.host_boot_timeout),
+            reraise=True,
+        )
         def agent_back() -> None:
             self.run(unit, "true", timeout=30)
 
@@ -273,14 +281,22 @@ class JujuCloud(Cloud):
         image = conn.image.find_image(self.options["image-name"], ignore_missing=False)
         flavor = conn.compute.find_flavor(self.options["flavor-name"], ignore_missing=False)
         server = conn.compute.create_server(
-            name=name, flavor_id=flavor.id, networks="none", metadata={"HA_Enabled": "True"},
+            name=name,
+            flavor_id=flavor.id,
+            networks="none",
+            metadata={"HA_Enabled": "True"},
             availability_zone=f"nova:{host}",
-            block_device_mapping=[{
-                "boot_index": 0, "uuid": image.id, "source_type": "image",
-                "destination_type": "volume", "volume_size": int(self.options["volume-size"]),
-                "delete_on_termination": True,
-            }],
-        )  # fmt: skip
+            block_device_mapping=[
+                {
+                    "boot_index": 0,
+                    "uuid": image.id,
+                    "source_type": "image",
+                    "destination_type": "volume",
+                    "volume_size": int(self.options["volume-size"]),
+                    "delete_on_termination": True,
+                }
+            ],
+        )
         conn.compute.wait_for_server(server, status="ACTIVE", wait=600)
         return server.id
 

@@ -49,8 +49,13 @@ class SdkOpenStackApi:
         return self._masakari("GET", "/segments")["segments"]
 
     def create_segment(self, name: str, recovery_method: str) -> dict[str, Any]:
-        body = {"segment": {"name": name, "recovery_method": recovery_method,
-                            "service_type": "COMPUTE"}}  # fmt: skip
+        body = {
+            "segment": {
+                "name": name,
+                "recovery_method": recovery_method,
+                "service_type": "COMPUTE",
+            }
+        }
         return self._masakari("POST", "/segments", body)["segment"]
 
     def update_segment(self, segment_uuid: str, **changes: Any) -> None:
@@ -60,8 +65,14 @@ class SdkOpenStackApi:
         return self._masakari("GET", f"/segments/{segment_uuid}/hosts")["hosts"]
 
     def create_segment_host(self, segment_uuid: str, name: str, reserved: bool) -> None:
-        body = {"host": {"name": name, "type": "COMPUTE", "control_attributes": "SSH",
-                         "reserved": reserved}}  # fmt: skip
+        body = {
+            "host": {
+                "name": name,
+                "type": "COMPUTE",
+                "control_attributes": "SSH",
+                "reserved": reserved,
+            }
+        }
         self._masakari("POST", f"/segments/{segment_uuid}/hosts", body)
 
     def update_segment_host(self, segment_uuid: str, host_uuid: str, **changes: Any) -> None:

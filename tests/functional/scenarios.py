@@ -160,9 +160,7 @@ def raise_failures(scenario: str, failures: list[str], timeline: Timeline) -> No
 def set_recovery_method(cloud: Cloud, segment_name: str, method: str) -> dict[str, Any]:
     """`openstack segment update --recovery_method <method> <segment>` (refused while busy)."""
     if method not in RECOVERY_METHODS:
-        raise ValueError(
-            f"recovery method {method!r} is not one of {', '.join(RECOVERY_METHODS)}"
-        )
+        raise ValueError(f"recovery method {method!r} is not one of {', '.join(RECOVERY_METHODS)}")
     segment = find_segment(cloud, segment_name)
     if segment["recovery_method"] != method:
         cloud.api.update_segment(segment["uuid"], recovery_method=method)
@@ -234,8 +232,12 @@ def reinsert_host(cloud: Cloud, segment_name: str, host: str) -> None:
             and not entry["on_maintenance"]
         )
 
-    wait_until(cloud, f"{host} enabled, up and out of maintenance", back,
-               cloud.timers().service_down_time + cloud.timers().margin)  # fmt: skip
+    wait_until(
+        cloud,
+        f"{host} enabled, up and out of maintenance",
+        back,
+        cloud.timers().service_down_time + cloud.timers().margin,
+    )
 
 
 # --------------------------------------------------------------------------- scenarios
@@ -249,21 +251,32 @@ def check_ready_for_host_failure(
     nodes = cloud.pacemaker_nodes()
     for name in cloud.compute_hosts():
         node = nodes.get(name)
-        check(failures, node is not None and node.online and not node.unclean,
-              f"Pacemaker node {name} is not online ({node})")  # fmt: skip
+        check(
+            failures,
+            node is not None and node.online and not node.unclean,
+            f"Pacemaker node {name} is not online ({node})",
+        )
     entry = segment_hosts(cloud, segment).get(host)
     check(failures, entry is not None, f"{host} is not a host of segment {segment['name']}")
-    check(failures, entry is None or not entry["on_maintenance"],
-          f"{host} is already on maintenance in Masakari")  # fmt: skip
+    check(
+        failures,
+        entry is None or not entry["on_maintenance"],
+        f"{host} is already on maintenance in Masakari",
+    )
     service = compute_service(cloud, host)
-    check(failures, service["status"] == "enabled" and service["state"] == "up",
-          f"nova-compute on {host} is not enabled and up: {service['status']}/"
-          f"{service['state']}")  # fmt: skip
+    check(
+        failures,
+        service["status"] == "enabled" and service["state"] == "up",
+        f"nova-compute on {host} is not enabled and up: {service['status']}/{service['state']}",
+    )
     for server_id in server_ids:
         server = cloud.api.server(server_id)
-        check(failures, is_settled_active(server) and server_host(server) == host,
-              f"server {server_id} is not ACTIVE on {host}: {server.get('status')} on "
-              f"{server_host(server)}")  # fmt: skip
+        check(
+            failures,
+            is_settled_active(server) and server_host(server) == host,
+            f"server {server_id} is not ACTIVE on {host}: {server.get('status')} on "
+            f"{server_host(server)}",
+        )
     if failures:
         raise ScenarioFailed("cannot start host failover:\n  - " + "\n  - ".join(failures))
 
@@ -306,8 +319,9 @@ def host_failover(
         return True
 
     deadline = t0 + datetime.timedelta(seconds=budget)
-    notification = wait_until(cloud, f"a final Masakari notification for {host}",
-                              notification_done, budget)  # fmt: skip
+    notification = wait_until(
+        cloud, f"a final Masakari notification for {host}", notification_done, budget
+    )
     if notification["status"] == "finished":
         remaining = max((deadline - cloud.now()).total_seconds(), POLL_INTERVAL)
         wait_until(cloud, "every instance ACTIVE on another host", recovered, remaining)
@@ -317,16 +331,21 @@ def host_failover(
     for n in stopped:
         timeline.add(parse_time(n.get("created_at")), f"notification {n['status']} created")
         timeline.add(parse_time(n.get("updated_at")), f"notification {n['status']} last update")
-    check(failures, len(stopped) == 1,
-          f"expected exactly one host-failure notification for {host}, got {len(stopped)}: "
-          + ", ".join(n["status"] for n in stopped))  # fmt: skip
-    check(failures, notification["status"] == "finished",
-          f"notification {notification['notification_uuid']} ended {notification['status']}")  # fmt: skip
+    check(
+        failures,
+        len(stopped) == 1,
+        f"expected exactly one host-failure notification for {host}, got {len(stopped)}: "
+        + ", ".join(n["status"] for n in stopped),
+    )
+    check(
+        failures,
+        notification["status"] == "finished",
+        f"notification {notification['notification_uuid']} ended {notification['status']}",
+    )
 
     service = compute_service(cloud, host)
     check(failures, service["status"] == "disabled", f"nova-compute on {host} is still enabled")
-    check(failures, bool(service.get("forced_down")),
-          f"nova-compute on {host} is not forced down")  # fmt: skip
+    check(failures, bool(service.get("forced_down")), f"nova-compute on {host} is not forced down")
     after = segment_hosts(cloud, segment)
     check(failures, after[host]["on_maintenance"], f"{host} is not on maintenance in Masakari")
 
@@ -341,33 +360,54 @@ def host_failover(
         server = cloud.api.server(server_id)
         target = server_host(server)
         targets.add(target)
-        check(failures, is_settled_active(server) and target != host,
-              f"server {server_id} is {server.get('status')}/"
-              f"{server.get('OS-EXT-STS:task_state')} on {target}")  # fmt: skip
+        check(
+            failures,
+            is_settled_active(server) and target != host,
+            f"server {server_id} is {server.get('status')}/"
+            f"{server.get('OS-EXT-STS:task_state')} on {target}",
+        )
         if recovery_method == "reserved_host":
-            check(failures, target in reserved,
-                  f"server {server_id} went to {target}, not to a reserved host "
-                  f"({', '.join(reserved)})")  # fmt: skip
+            check(
+                failures,
+                target in reserved,
+                f"server {server_id} went to {target}, not to a reserved host "
+                f"({', '.join(reserved)})",
+            )
         elif recovery_method == "auto":
-            check(failures, target not in reserved,
-                  f"server {server_id} went to reserved host {target} under auto")  # fmt: skip
+            check(
+                failures,
+                target not in reserved,
+                f"server {server_id} went to reserved host {target} under auto",
+            )
         starts = evacuations_since(cloud, server_id, t0)
-        check(failures, len(starts) == 1,
-              f"server {server_id} was evacuated {len(starts)} times, expected once")  # fmt: skip
+        check(
+            failures,
+            len(starts) == 1,
+            f"server {server_id} was evacuated {len(starts)} times, expected once",
+        )
         if starts:
             timeline.add(starts[0], f"evacuate {server_id}")
         if starts and fence is not None and fence.completed is not None:
             # Both clocks have one-second resolution: an evacuation in an earlier second than
             # the power-off is a proven violation.
-            check(failures, starts[0] >= fence.completed,
-                  f"server {server_id} was evacuated at {starts[0]:%H:%M:%S} before {host} was "
-                  f"fenced at {fence.completed:%H:%M:%S}")  # fmt: skip
+            check(
+                failures,
+                starts[0] >= fence.completed,
+                f"server {server_id} was evacuated at {starts[0]:%H:%M:%S} before {host} was "
+                f"fenced at {fence.completed:%H:%M:%S}",
+            )
 
     for target in targets & set(reserved):
-        check(failures, not after[target]["reserved"],
-              f"reserved host {target} took instances but is still reserved")  # fmt: skip
-        check(failures, compute_service(cloud, target)["status"] == "enabled",
-              f"reserved host {target} took instances but its nova-compute is disabled")  # fmt: skip
+        check(
+            failures,
+            not after[target]["reserved"],
+            f"reserved host {target} took instances but is still reserved",
+        )
+        check(
+            failures,
+            compute_service(cloud, target)["status"] == "enabled",
+            f"reserved host {target} took instances but its nova-compute is disabled",
+        )
     timeline.add(cloud.now(), "checked")
     raise_failures(scenario, failures, timeline)
     cloud.log(timeline.render())
@@ -401,40 +441,69 @@ def instance_restart(cloud: Cloud, server_id: str) -> Timeline:
         return final[0] if final else None
 
     deadline = t0 + datetime.timedelta(seconds=budget)
-    notification = wait_until(cloud, f"a final VM notification for {server_id}",
-                              notification_done, budget)  # fmt: skip
-    timeline.add(parse_time(notification.get("updated_at")), f"notification {notification['status']}")
+    notification = wait_until(
+        cloud, f"a final VM notification for {server_id}", notification_done, budget
+    )
+    timeline.add(
+        parse_time(notification.get("updated_at")), f"notification {notification['status']}"
+    )
     failures: list[str] = []
     found = recoverable()
-    check(failures, len(found) == 1,
-          f"expected one STOPPED_FAILED notification for {server_id}, got {len(found)}")  # fmt: skip
-    check(failures, all(n["status"] == "finished" for n in found),
-          "instance notification ended " + ", ".join(n["status"] for n in found))  # fmt: skip
+    check(
+        failures,
+        len(found) == 1,
+        f"expected one STOPPED_FAILED notification for {server_id}, got {len(found)}",
+    )
+    check(
+        failures,
+        all(n["status"] == "finished" for n in found),
+        "instance notification ended " + ", ".join(n["status"] for n in found),
+    )
     if notification["status"] == "finished":
-        server = wait_until(cloud, f"{server_id} ACTIVE again",
-                            lambda: (lambda s: s if is_settled_active(s) else None)(
-                                cloud.api.server(server_id)),
-                            max((deadline - cloud.now()).total_seconds(), POLL_INTERVAL))  # fmt: skip
-        check(failures, server_host(server) == host,
-              f"server {server_id} moved from {host} to {server_host(server)}")  # fmt: skip
+        server = wait_until(
+            cloud,
+            f"{server_id} ACTIVE again",
+            lambda: (lambda s: s if is_settled_active(s) else None)(cloud.api.server(server_id)),
+            max((deadline - cloud.now()).total_seconds(), POLL_INTERVAL),
+        )
+        check(
+            failures,
+            server_host(server) == host,
+            f"server {server_id} moved from {host} to {server_host(server)}",
+        )
         if server_host(server) == host:
             new_pid = wait_until(
-                cloud, f"{server_id} restarted with a new guest process",
+                cloud,
+                f"{server_id} restarted with a new guest process",
                 lambda: (lambda pid: pid if pid not in (None, killed) else None)(
-                    cloud.instance_process(server_id, host)),
-                max((deadline - cloud.now()).total_seconds(), POLL_INTERVAL))  # fmt: skip
+                    cloud.instance_process(server_id, host)
+                ),
+                max((deadline - cloud.now()).total_seconds(), POLL_INTERVAL),
+            )
             timeline.add(cloud.now(), f"ACTIVE again, guest pid {new_pid}")
     others = new_notifications(cloud, known, instance_uuid=server_id)
-    check(failures, not any(n["status"] in ("failed", "error") for n in others),
-          "a notification for the instance failed: "
-          + ", ".join(f"{n['payload']}={n['status']}" for n in others))  # fmt: skip
-    check(failures, not evacuations_since(cloud, server_id, t0),
-          f"server {server_id} was evacuated, not restarted")  # fmt: skip
+    check(
+        failures,
+        not any(n["status"] in ("failed", "error") for n in others),
+        "a notification for the instance failed: "
+        + ", ".join(f"{n['payload']}={n['status']}" for n in others),
+    )
+    check(
+        failures,
+        not evacuations_since(cloud, server_id, t0),
+        f"server {server_id} was evacuated, not restarted",
+    )
     service = compute_service(cloud, host)
-    check(failures, service["status"] == "enabled" and not service.get("forced_down"),
-          f"an instance failure changed nova-compute on {host}")  # fmt: skip
-    check(failures, first_fence(cloud.fencing_history(host), t0) is None,
-          f"an instance failure fenced {host}")  # fmt: skip
+    check(
+        failures,
+        service["status"] == "enabled" and not service.get("forced_down"),
+        f"an instance failure changed nova-compute on {host}",
+    )
+    check(
+        failures,
+        first_fence(cloud.fencing_history(host), t0) is None,
+        f"an instance failure fenced {host}",
+    )
     raise_failures(scenario, failures, timeline)
     cloud.log(timeline.render())
     return timeline
@@ -448,14 +517,20 @@ def restore_and_reinsert(
     cloud.restore_host(host)
     node = cloud.pacemaker_nodes().get(host)
     failures: list[str] = []
-    check(failures, node is not None and node.online and not node.unclean,
-          f"restored host {host} is not online in Pacemaker ({node})")  # fmt: skip
+    check(
+        failures,
+        node is not None and node.online and not node.unclean,
+        f"restored host {host} is not online in Pacemaker ({node})",
+    )
     for server_id in evacuated:
         server = cloud.api.server(server_id)
         pid = cloud.instance_process(server_id, host)
-        check(failures, pid is None,
-              f"server {server_id} is ACTIVE on {server_host(server)} and still has a guest "
-              f"process ({pid}) on {host}")  # fmt: skip
+        check(
+            failures,
+            pid is None,
+            f"server {server_id} is ACTIVE on {server_host(server)} and still has a guest "
+            f"process ({pid}) on {host}",
+        )
     if failures:
         raise ScenarioFailed(f"restore of {host}:\n  - " + "\n  - ".join(failures))
     reinsert_host(cloud, segment_name, host)
@@ -492,8 +567,9 @@ class FailoverScenarios:
         """The protected instance, started on a non-reserved host if it does not exist."""
         reserved = self.reserved_host()
         host = next(h for h in sorted(self.cloud.compute_hosts()) if h != reserved)
-        return self.cloud.ensure_instance(str(self.option("instance-name",
-                                                          "masakari-failover-test")), host)  # fmt: skip
+        return self.cloud.ensure_instance(
+            str(self.option("instance-name", "masakari-failover-test")), host
+        )
 
     def test_1_instance_restart(self) -> None:
         instance_restart(self.cloud, self.instance())

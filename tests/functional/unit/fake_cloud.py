@@ -67,14 +67,16 @@ class FakeApi:
         services = []
         for host in self.cloud.hosts.values():
             silent = not (host.powered and host.link_up)
-            services.append({
-                "host": host.name,
-                "binary": "nova-compute",
-                "status": "enabled" if host.service_enabled else "disabled",
-                "state": "down" if host.forced_down or silent else "up",
-                "forced_down": host.forced_down,
-                "disabled_reason": None,
-            })  # fmt: skip
+            services.append(
+                {
+                    "host": host.name,
+                    "binary": "nova-compute",
+                    "status": "enabled" if host.service_enabled else "disabled",
+                    "state": "down" if host.forced_down or silent else "up",
+                    "forced_down": host.forced_down,
+                    "disabled_reason": None,
+                }
+            )
         return services
 
     def set_compute_service(
@@ -95,8 +97,12 @@ class FakeApi:
         return copy.deepcopy(list(self.cloud.segments.values()))
 
     def create_segment(self, name: str, recovery_method: str) -> dict[str, Any]:
-        segment = {"uuid": str(uuid.uuid4()), "name": name, "recovery_method": recovery_method,
-                   "service_type": "COMPUTE"}  # fmt: skip
+        segment = {
+            "uuid": str(uuid.uuid4()),
+            "name": name,
+            "recovery_method": recovery_method,
+            "service_type": "COMPUTE",
+        }
         self.cloud.segments[segment["uuid"]] = segment
         self.cloud.segment_members[segment["uuid"]] = {}
         return copy.deepcopy(segment)
@@ -111,8 +117,12 @@ class FakeApi:
         if name not in self.cloud.hosts:
             raise ValueError(f"compute host {name} not found in nova")
         self.cloud.segment_members[segment_uuid][name] = {
-            "uuid": str(uuid.uuid4()), "name": name, "reserved": reserved,
-            "on_maintenance": False, "type": "COMPUTE"}  # fmt: skip
+            "uuid": str(uuid.uuid4()),
+            "name": name,
+            "reserved": reserved,
+            "on_maintenance": False,
+            "type": "COMPUTE",
+        }
 
     def update_segment_host(self, segment_uuid: str, host_uuid: str, **changes: Any) -> None:
         for entry in self.cloud.segment_members[segment_uuid].values():
@@ -134,8 +144,12 @@ class FakeCloud(Cloud):
     EVACUATE = 6.0  # evacuate call -> ACTIVE on the target
     BOOT = 90.0  # power on -> Pacemaker node online
 
-    def __init__(self, hosts: list[str], bugs: set[str] | frozenset[str] = frozenset(),
-                 evacuation_delay: float = 0) -> None:  # fmt: skip
+    def __init__(
+        self,
+        hosts: list[str],
+        bugs: set[str] | frozenset[str] = frozenset(),
+        evacuation_delay: float = 0,
+    ) -> None:
         unknown = set(bugs) - BUGS
         if unknown:
             raise ValueError(f"unknown fake cloud bugs: {', '.join(sorted(unknown))}")
@@ -152,9 +166,14 @@ class FakeCloud(Cloud):
         self.notifications: list[dict[str, Any]] = []
         self.fences: list[FenceEvent] = []
         self.messages: list[str] = []
-        self._timers = Timers(evacuation_delay=evacuation_delay, failure_detection=30,
-                              fence_timeout=30, host_monitor_interval=5, host_boot_timeout=300,
-                              margin=30)  # fmt: skip
+        self._timers = Timers(
+            evacuation_delay=evacuation_delay,
+            failure_detection=30,
+            fence_timeout=30,
+            host_monitor_interval=5,
+            host_boot_timeout=300,
+            margin=30,
+        )
         self.engine_delay = evacuation_delay  # what the engine really sleeps
         self._api = FakeApi(self)
 
@@ -211,8 +230,9 @@ class FakeCloud(Cloud):
         return [event for event in self.fences if event.target == host]
 
     def pacemaker_nodes(self) -> dict[str, PacemakerNode]:
-        return {h.name: PacemakerNode(online=h.online, unclean=h.unclean)
-                for h in self.hosts.values()}  # fmt: skip
+        return {
+            h.name: PacemakerNode(online=h.online, unclean=h.unclean) for h in self.hosts.values()
+        }
 
     def ensure_instance(self, name: str, host: str) -> str:
         for server_id, server in self.servers.items():
@@ -220,9 +240,15 @@ class FakeCloud(Cloud):
                 return server_id
         server_id = str(uuid.uuid4())
         self.servers[server_id] = {
-            "id": server_id, "name": name, "status": "ACTIVE", "metadata": {"HA_Enabled": "True"},
-            "OS-EXT-SRV-ATTR:host": host, "OS-EXT-STS:task_state": None,
-            "OS-EXT-STS:vm_state": "active", "updated": second(self.clock)}  # fmt: skip
+            "id": server_id,
+            "name": name,
+            "status": "ACTIVE",
+            "metadata": {"HA_Enabled": "True"},
+            "OS-EXT-SRV-ATTR:host": host,
+            "OS-EXT-STS:task_state": None,
+            "OS-EXT-STS:vm_state": "active",
+            "updated": second(self.clock),
+        }
         self.actions[server_id] = [{"action": "create", "start_time": second(self.clock)}]
         self.hosts[host].guests[server_id] = next(self.pids)
         return server_id
@@ -246,7 +272,9 @@ class FakeCloud(Cloud):
         state = self.hosts[host]
         state.powered, state.unclean = False, False
         state.guests.clear()
-        self.fences.append(FenceEvent(host, "reboot", "success", self.clock.replace(microsecond=0)))
+        self.fences.append(
+            FenceEvent(host, "reboot", "success", self.clock.replace(microsecond=0))
+        )
         if "evacuate-before-fence" not in self.bugs:
             self.after(self.NOTIFY, lambda: self._monitor_reports(host))
 
@@ -258,9 +286,14 @@ class FakeCloud(Cloud):
 
     def _notify(self, kind: str, hostname: str, payload: dict[str, Any]) -> dict[str, Any]:
         notification = {
-            "notification_uuid": str(uuid.uuid4()), "type": kind, "hostname": hostname,
-            "status": "new", "payload": payload, "created_at": second(self.clock),
-            "updated_at": None}  # fmt: skip
+            "notification_uuid": str(uuid.uuid4()),
+            "type": kind,
+            "hostname": hostname,
+            "status": "new",
+            "payload": payload,
+            "created_at": second(self.clock),
+            "updated_at": None,
+        }
         self.notifications.append(notification)
         return notification
 
@@ -300,8 +333,9 @@ class FakeCloud(Cloud):
             target = next(
                 n for n, h in self.hosts.items() if n != host and h.service_enabled and h.powered
             )
-        victims = [s for s, server in self.servers.items()
-                   if server["OS-EXT-SRV-ATTR:host"] == host]  # fmt: skip
+        victims = [
+            s for s, server in self.servers.items() if server["OS-EXT-SRV-ATTR:host"] == host
+        ]
 
         def evacuate_all() -> None:
             for server_id in victims:
@@ -328,8 +362,11 @@ class FakeCloud(Cloud):
         self.after(self.EVACUATE, spawned)
 
     def _instance_failed(self, server_id: str, host: str) -> None:
-        payload = {"event": "LIFECYCLE", "instance_uuid": server_id,
-                   "vir_domain_event": "STOPPED_FAILED"}  # fmt: skip
+        payload = {
+            "event": "LIFECYCLE",
+            "instance_uuid": server_id,
+            "vir_domain_event": "STOPPED_FAILED",
+        }
         notification = self._notify("VM", host, payload)
         if "restart-ignored" in self.bugs:
             self.after(1, lambda: self._set_status(notification, "ignored"))
@@ -347,8 +384,11 @@ class FakeCloud(Cloud):
             self.hosts[host].guests[server_id] = next(self.pids)
             self._set_status(notification, "finished")
             # libvirt's STARTED event is reported too; the engine ignores it.
-            started_payload = {"event": "LIFECYCLE", "instance_uuid": server_id,
-                               "vir_domain_event": "STARTED_BOOTED"}  # fmt: skip
+            started_payload = {
+                "event": "LIFECYCLE",
+                "instance_uuid": server_id,
+                "vir_domain_event": "STARTED_BOOTED",
+            }
             self._set_status(self._notify("VM", host, started_payload), "ignored")
 
         self.after(3, started)

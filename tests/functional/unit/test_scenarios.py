@@ -280,7 +280,11 @@ def test_reinsertion_clears_what_the_failure_set() -> None:
     scenarios.host_failover(cloud, SEGMENT, FAILED, [server], "reserved_host")
     scenarios.restore_and_reinsert(cloud, SEGMENT, FAILED, [server])
     service = scenarios.compute_service(cloud, FAILED)
-    assert (service["status"], service["state"], service["forced_down"]) == ("enabled", "up", False)
+    assert (service["status"], service["state"], service["forced_down"]) == (
+        "enabled",
+        "up",
+        False,
+    )
     entry = scenarios.segment_hosts(cloud, scenarios.find_segment(cloud, SEGMENT))[FAILED]
     assert not entry["on_maintenance"]
 

@@ -1,0 +1,245 @@
+"""tests.yaml, read by zaza's own loader, names only bundles, overlays, configure steps and test
+classes that exist, import and fit together; runs without a cloud (`tox -e functional-check`)."""
+
+from __future__ import annotations
+
+import inspect
+import pathlib
+import unittest
+from collections.abc import Iterator
+
+import pytest
+import yaml
+import zaza.charm_lifecycle.deploy as deploy
+import zaza.charm_lifecycle.func_test_runner as func_test_runner
+import zaza.charm_lifecycle.utils as utils
+import zaza.global_options
+
+from tests.functional import cloud as cloud_module
+from tests.functional import juju_cloud, openstack_api, run
+
+ROOT = pathlib.Path(__file__).resolve().parents[3]
+SUITE = ROOT / "tests" / "functional"
+OVERLAYS = SUITE / "bundles" / "overlays"
+SUITE_CHARMS = {"masakari", "masakari-monitors", "pacemaker-remote"}
+SERIES_PLATFORM = {"noble": "ubuntu-24.04-amd64", "jammy": "ubuntu-22.04-amd64"}
+ENVIRONMENT = {
+    "OS_VIP00": "10.5.100.1",
+    "TEST_MAAS_URL": "http://10.5.0.2:5240/MAAS",
+    "TEST_MAAS_API_KEY": "consumer:token:secret",
+}
+
+
+@pytest.fixture(autouse=True)
+def zaza_reads_this_suite(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.chdir(ROOT)
+    utils.set_base_test_dir(str(SUITE))
+    zaza.global_options.reset_options()
+    yield
+    utils.unset_base_test_dir()
+    zaza.global_options.reset_options()
+
+
+def config() -> dict:
+    return utils.get_charm_config(cached=False)
+
+
+def bundle_names() -> list[str]:
+    names = []
+    for key in ("gate_bundles", "smoke_bundles", "dev_bundles"):
+        for environment in utils.get_environment_deploys(key):
+            names += [deploy.bundle for deploy in environment.model_deploys]
+    return sorted(set(names))
+
+
+def load_bundle(name: str) -> dict:
+    return yaml.safe_load((pathlib.Path(utils.get_bundle_dir()) / f"{name}.yaml").read_text())
+
+
+def charm_metadata(name: str) -> dict | None:
+    path = ROOT / "charms" / name / "charmcraft.yaml"
+    return yaml.safe_load(path.read_text()) if path.exists() else None
+
+
+def endpoints(metadata: dict) -> set[str]:
+    names = {"juju-info"}
+    for kind in ("requires", "provides", "peers"):
+        names |= set(metadata.get(kind) or {})
+    return names
+
+
+def test_tests_yaml_names_the_masakari_charm_and_both_series() -> None:
+    assert config()["charm_name"] == "masakari"
+    assert bundle_names() == ["jammy-caracal", "noble-caracal"]
+    assert [e.model_deploys[0].bundle for e in utils.get_environment_deploys("smoke_bundles")] == [
+        "noble-caracal"
+    ]
+
+
+def test_every_bundle_exists_once() -> None:
+    for name in bundle_names():
+        plain = pathlib.Path(utils.get_bundle_dir()) / f"{name}.yaml"
+        assert plain.is_file(), plain
+        assert not plain.with_suffix(".yaml.j2").exists(), "zaza refuses a bundle and a template"
+
+
+@pytest.mark.parametrize("name", ["noble-caracal", "jammy-caracal"])
+def test_bundle_uses_the_packed_local_charms_for_its_series(name: str) -> None:
+    bundle = load_bundle(name)
+    platform = SERIES_PLATFORM[bundle["series"]]
+    local = {}
+    for app, spec in bundle["applications"].items():
+        charm = spec["charm"]
+        if charm.startswith("."):
+            local[app] = charm
+            path = (pathlib.Path(utils.get_bundle_dir()) / charm).resolve()
+            assert path.parent == ROOT, f"{app}: {charm} is not where tox -e build packs"
+            assert path.name == f"{app}_{platform}.charm", f"{app}: {charm} is not for {platform}"
+            metadata = charm_metadata(app)
+            if metadata is not None:
+                assert platform in metadata["platforms"], f"{app} is not built for {platform}"
+    assert set(local) == SUITE_CHARMS
+    assert bundle.get("local_overlay_enabled") is False
+
+
+def test_jammy_bundle_differs_from_noble_only_in_series_origin_and_charm_files() -> None:
+    noble, jammy = load_bundle("noble-caracal"), load_bundle("jammy-caracal")
+    for app, spec in noble["applications"].items():
+        other = dict(jammy["applications"][app])
+        if "charm" in other and other["charm"].startswith("."):
+            other["charm"] = other["charm"].replace("22.04", "24.04")
+        options = dict(other.get("options", {}))
+        for key in ("openstack-origin", "source"):
+            if options.get(key) == "cloud:jammy-caracal":
+                options[key] = "distro"
+        if options:
+            other["options"] = options
+        assert other == spec, app
+    assert jammy["relations"] == noble["relations"]
+    assert set(jammy["applications"]) == set(noble["applications"])
+
+
+@pytest.mark.parametrize("name", ["noble-caracal", "jammy-caracal"])
+def test_relations_join_endpoints_the_charms_have(name: str) -> None:
+    bundle = load_bundle(name)
+    for pair in bundle["relations"]:
+        for end in pair:
+            app, _, endpoint = end.partition(":")
+            assert app in bundle["applications"], f"{end}: no such application"
+            metadata = charm_metadata(app) if app in SUITE_CHARMS else None
+            if metadata is not None:
+                assert endpoint in endpoints(metadata), f"{end}: {app} has no such endpoint"
+
+
+@pytest.mark.parametrize("name", ["noble-caracal", "jammy-caracal"])
+def test_target_deploy_status_covers_every_application(name: str) -> None:
+    assert set(config()["target_deploy_status"]) == set(load_bundle(name)["applications"])
+    assert config()["target_deploy_status"]["vault"]["workload-status"] == "blocked"
+
+
+def render_overlay(name: str, tmp_path: pathlib.Path) -> dict:
+    template = deploy.get_template(f"{name}.yaml", template_dir=str(OVERLAYS))
+    assert template is not None, f"no overlay template for {name}"
+    target = tmp_path / f"{name}.yaml"
+    deploy.render_template(template, str(target))
+    return yaml.safe_load(target.read_text())
+
+
+@pytest.mark.parametrize("name", ["noble-caracal", "jammy-caracal"])
+def test_overlay_renders_the_guide_settings_from_the_environment(
+    name: str, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key, value in ENVIRONMENT.items():
+        monkeypatch.setenv(key, value)
+    overlay = render_overlay(name, tmp_path)
+    apps = overlay["applications"]
+    assert apps["masakari"]["options"]["vip"] == "10.5.100.1"
+    assert apps["hacluster"]["options"] == {
+        "maas_url": "http://10.5.0.2:5240/MAAS",
+        "maas_credentials": "consumer:token:secret",
+    }
+    assert apps["pacemaker-remote"]["options"] == {
+        "enable-stonith": True,
+        "enable-resources": False,
+    }
+    bundle = load_bundle(name)
+    for app, spec in apps.items():
+        assert app in bundle["applications"], f"overlay configures unknown application {app}"
+        metadata = charm_metadata(app) if app in SUITE_CHARMS else None
+        if metadata is not None:
+            known = set(metadata["config"]["options"])
+            assert set(spec["options"]) <= known, f"{app}: unknown options"
+
+
+@pytest.mark.parametrize("missing", sorted(ENVIRONMENT))
+def test_overlay_refuses_to_render_without_each_variable(
+    missing: str, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key, value in ENVIRONMENT.items():
+        if key != missing:
+            monkeypatch.setenv(key, value)
+    monkeypatch.delenv(missing, raising=False)
+    with pytest.raises(SystemExit):
+        render_overlay("noble-caracal", tmp_path)
+
+
+def test_overlays_are_found_where_the_runner_points_zaza() -> None:
+    argv = run.configure_zaza(["--keep-model", "--bundle", "noble-caracal"])
+    assert pathlib.Path(deploy.get_overlay_template_dir()).resolve() == OVERLAYS
+    args = func_test_runner.parse_args(argv)
+    assert args.bundles == ["noble-caracal"] and args.test_directory == "tests/functional"
+    # the local charms' directory that zaza hands templates as charm_location
+    assert deploy.get_charm_config_context()["charm_location"] == str(ROOT)
+
+
+def test_every_configure_step_imports_and_is_callable() -> None:
+    steps = utils.get_config_steps()["default_alias"]
+    assert steps
+    for step in steps:
+        function = utils.get_class(step)
+        assert callable(function), step
+        assert not inspect.signature(function).parameters or all(
+            p.default is not p.empty for p in inspect.signature(function).parameters.values()
+        ), f"{step}: zaza calls configure steps without arguments"
+
+
+def test_every_test_class_imports_and_has_tests() -> None:
+    classes = utils.get_test_steps()["default_alias"]
+    assert classes
+    for name in classes:
+        cls = utils.get_class(name)
+        assert issubclass(cls, unittest.TestCase), name
+        assert unittest.TestLoader().getTestCaseNames(cls), f"{name} has no tests"
+
+
+def test_failover_class_runs_the_shared_scenarios_in_order() -> None:
+    cls = utils.get_class("tests.functional.masakari_tests.MasakariFailoverTest")
+    assert list(unittest.TestLoader().getTestCaseNames(cls)) == [
+        "test_1_instance_restart",
+        "test_2_host_failover_to_reserved_host",
+        "test_3_second_failure_after_reinsertion",
+    ]
+
+
+def test_juju_cloud_implements_the_whole_interface() -> None:
+    assert not inspect.isabstract(juju_cloud.JujuCloud)
+
+
+def test_sdk_api_has_every_call_the_scenarios_make() -> None:
+    protocol = cloud_module.OpenStackApi
+    wanted = {n for n, f in vars(protocol).items() if callable(f) and not n.startswith("_")}
+    for name in wanted:
+        implementation = getattr(openstack_api.SdkOpenStackApi, name)
+        assert inspect.signature(implementation) == inspect.signature(getattr(protocol, name)), (
+            name
+        )
+
+
+def test_tests_options_are_valid_and_unknown_ones_are_named() -> None:
+    config()  # merges tests_options into zaza's global options, as the runner does
+    options = juju_cloud.test_options()
+    assert options["segment-name"] == "S1"
+    assert options["timers"] == {"host_boot_timeout": 900}
+    zaza.global_options.merge({"masakari": {"segment_nmae": "S2"}}, override=True)
+    with pytest.raises(juju_cloud.FunctionalConfigError, match="unknown option.*segment-nmae"):
+        juju_cloud.test_options()
