@@ -15,6 +15,7 @@ from __future__ import annotations
 import abc
 import dataclasses
 import datetime
+import re
 import time
 import xml.etree.ElementTree as ET  # noqa: S405 - parses Pacemaker's own output, not input
 from collections.abc import Mapping
@@ -31,6 +32,7 @@ def parse_time(value: str | None) -> datetime.datetime | None:
     if text.endswith("Z"):
         text = text[:-1] + "+00:00"
     text = text.replace(" +", "+").replace(" -", "-")
+    text = re.sub(r"([+-]\d\d)(\d\d)$", r"\1:\2", text)  # Python 3.10 wants +HH:MM
     parsed = datetime.datetime.fromisoformat(text)
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 

@@ -72,6 +72,9 @@ def test_openstack_timestamps_are_utc() -> None:
     assert parse_time("2026-11-25T17:33:05.000000") == datetime.datetime(
         2026, 11, 25, 17, 33, 5, tzinfo=UTC
     )
+    assert parse_time("2026-11-25 18:33:05 +0100") == datetime.datetime(
+        2026, 11, 25, 17, 33, 5, tzinfo=UTC
+    )
     assert parse_time(None) is None
 
 
