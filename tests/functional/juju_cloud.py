@@ -150,6 +150,15 @@ def maas_endpoint() -> tuple[str, str]:
     return cloud.cloud["endpoint"], cloud.credential["attrs"]["maas-oauth"]
 
 
+def find_interface(address: str) -> str:
+    """Shell that sets $iface to the interface holding `address` (shell-expanded), e.g. `eth0`
+    or `br-ex`; a VLAN's `@parent` suffix is dropped."""
+    return (
+        f'addr="{address}"; iface=$(ip -o addr show | awk -v a="$addr" '
+        '\'{split($4, p, "/"); if (p[1] == a) {sub(/@.*/, "", $2); print $2; exit}}\')'
+    )
+
+
 class JujuCloud(Cloud):
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         self.options = dict(options or test_options())
@@ -205,14 +214,11 @@ class JujuCloud(Cloud):
 
     def fail_host(self, host: str) -> None:
         iface = self.options["fail-interface"]
-        if iface:
-            find = f"iface={shlex.quote(iface)}"
-        else:
-            find = (
-                "addr=$(unit-get private-address); "
-                'iface=$(ip -o addr show | awk -v a="$addr" '
-                '\'{split($4, p, "/"); if (p[1] == a) {sub(/@.*/, "", $2); print $2; exit}}\')'
-            )
+        find = (
+            f"iface={shlex.quote(iface)}"
+            if iface
+            else find_interface("$(unit-get private-address)")
+        )
         # Detach, so `juju exec` returns before the link (and the agent's connection) drops.
         command = (
             f'{find}; [ -n "$iface" ] || {{ echo "no interface found" >&2; exit 1; }}; '

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import inspect
 import pathlib
+import subprocess
 import unittest
 from collections.abc import Iterator
 
@@ -243,3 +244,12 @@ def test_tests_options_are_valid_and_unknown_ones_are_named() -> None:
     zaza.global_options.merge({"masakari": {"segment_nmae": "S2"}}, override=True)
     with pytest.raises(juju_cloud.FunctionalConfigError, match="unknown option.*segment-nmae"):
         juju_cloud.test_options()
+
+
+def test_failed_host_interface_is_the_one_holding_the_units_address() -> None:
+    def interface(address: str) -> str:
+        shell = juju_cloud.find_interface(address) + '; echo "$iface"'
+        return subprocess.run(["sh", "-c", shell], capture_output=True, text=True).stdout.strip()
+
+    assert interface("127.0.0.1") == "lo"
+    assert interface("192.0.2.254") == ""  # TEST-NET-1: held by no interface here
