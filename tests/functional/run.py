@@ -10,8 +10,12 @@ the packed charms and tests.yaml's dotted names import.
 
 from __future__ import annotations
 
+import os
 import pathlib
+import shutil
 import sys
+
+import yaml
 
 SUITE = pathlib.Path(__file__).resolve().parent
 ROOT = SUITE.parents[1]
@@ -26,13 +30,61 @@ def configure_zaza(argv: list[str]) -> list[str]:
     return argv
 
 
+REQUIRED_VARIABLES = {
+    "OS_VIP00": "a free address for the masakari API VIP",
+    "TEST_MAAS_URL": "the MAAS API URL, e.g. http://10.0.0.2:5240/MAAS",
+    "TEST_MAAS_API_KEY": "a MAAS API key (consumer:token:secret) that may power the hypervisors",
+}
+
+
+def selected_bundles(args: object) -> list[str]:
+    if getattr(args, "bundles", None):
+        return list(args.bundles)  # type: ignore[attr-defined]
+    key = "smoke_bundles" if getattr(args, "smoke", False) else "gate_bundles"
+    key = "dev_bundles" if getattr(args, "dev", False) else key
+    tests = yaml.safe_load((SUITE / "tests.yaml").read_text())
+    return [name for name in tests[key] if isinstance(name, str)]
+
+
+def preflight(bundles: list[str], environ: dict[str, str] | None = None) -> list[str]:
+    """What would make the run fail before it deploys anything, each with its fix."""
+    environ = dict(os.environ if environ is None else environ)
+    problems = [
+        f"{name} is not set: export {name}=<{what}>"
+        for name, what in REQUIRED_VARIABLES.items()
+        if not environ.get(name)
+    ]
+    if not shutil.which("juju", path=environ.get("PATH")):
+        problems.append("juju is not on the PATH: install it (snap install juju) and bootstrap")
+    for name in bundles:
+        path = SUITE / "bundles" / f"{name}.yaml"
+        if not path.is_file():
+            problems.append(f"no bundle {name}: the bundles are {', '.join(known_bundles())}")
+            continue
+        for app, spec in yaml.safe_load(path.read_text())["applications"].items():
+            charm = (path.parent / spec["charm"]).resolve()
+            if spec["charm"].startswith(".") and not charm.is_file():
+                problems.append(f"{name}: {app} needs {charm.name}; run `tox -e build` first")
+    return problems
+
+
+def known_bundles() -> list[str]:
+    return sorted(p.name.removesuffix(".yaml") for p in (SUITE / "bundles").glob("*.yaml"))
+
+
 def main() -> int:
     if pathlib.Path.cwd().resolve() != ROOT:
         print(f"run from the repository root ({ROOT})", file=sys.stderr)
         return 2
     import zaza.charm_lifecycle.func_test_runner as runner
 
-    sys.argv = [sys.argv[0], *configure_zaza(sys.argv[1:])]
+    argv = configure_zaza(sys.argv[1:])
+    if "-h" not in argv and "--help" not in argv:
+        problems = preflight(selected_bundles(runner.parse_args(argv)))
+        if problems:
+            print("cannot run the functional tests:\n  " + "\n  ".join(problems), file=sys.stderr)
+            return 2
+    sys.argv = [sys.argv[0], *argv]
     return runner.main() or 0
 
 

@@ -253,3 +253,27 @@ def test_failed_host_interface_is_the_one_holding_the_units_address() -> None:
 
     assert interface("127.0.0.1") == "lo"
     assert interface("192.0.2.254") == ""  # TEST-NET-1: held by no interface here
+
+
+def test_preflight_names_each_missing_variable_and_charm(tmp_path: pathlib.Path) -> None:
+    (tmp_path / "juju").write_text("#!/bin/sh\n")
+    (tmp_path / "juju").chmod(0o755)
+    problems = run.preflight(["noble-caracal"], {"PATH": str(tmp_path), "OS_VIP00": "10.0.0.9"})
+    text = "\n".join(problems)
+    assert "OS_VIP00" not in text
+    assert "TEST_MAAS_URL is not set" in text and "TEST_MAAS_API_KEY is not set" in text
+    missing_charms = [p for p in problems if "run `tox -e build` first" in p]
+    packed = {f"{app}_ubuntu-24.04-amd64.charm" for app in SUITE_CHARMS}
+    assert len(missing_charms) == len([n for n in packed if not (ROOT / n).exists()])
+    assert run.preflight(["noble-caracl"], {"PATH": str(tmp_path)})[-1].startswith(
+        "no bundle noble-caracl: the bundles are jammy-caracal, noble-caracal"
+    )
+    assert "juju is not on the PATH" in "\n".join(run.preflight([], {"PATH": "/nonexistent"}))
+
+
+def test_runner_selects_the_bundles_tests_yaml_names() -> None:
+    parse = func_test_runner.parse_args
+    argv = run.configure_zaza([])
+    assert run.selected_bundles(parse(argv)) == ["noble-caracal", "jammy-caracal"]
+    assert run.selected_bundles(parse([*argv, "--smoke"])) == ["noble-caracal"]
+    assert run.selected_bundles(parse([*argv, "-b", "jammy-caracal"])) == ["jammy-caracal"]
