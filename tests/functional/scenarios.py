@@ -420,8 +420,7 @@ def instance_restart(cloud: Cloud, server_id: str) -> Timeline:
     host = server_host(server)
     if not is_settled_active(server) or host is None:
         raise ScenarioFailed(f"cannot start instance restart: server {server_id} is not ACTIVE")
-    old_pid = cloud.instance_process(server_id, host)
-    if old_pid is None:
+    if cloud.instance_process(server_id, host) is None:
         raise ScenarioFailed(f"cannot start instance restart: no guest process for {server_id}")
     known = {n["notification_uuid"] for n in cloud.api.notifications()}
     budget = cloud.timers().instance_restart_budget()
@@ -459,26 +458,28 @@ def instance_restart(cloud: Cloud, server_id: str) -> Timeline:
         all(n["status"] == "finished" for n in found),
         "instance notification ended " + ", ".join(n["status"] for n in found),
     )
+
+    def remaining() -> float:
+        return max((deadline - cloud.now()).total_seconds(), POLL_INTERVAL)
+
+    def active_server() -> dict[str, Any] | None:
+        server = cloud.api.server(server_id)
+        return server if is_settled_active(server) else None
+
+    def new_guest_process() -> int | None:
+        pid = cloud.instance_process(server_id, host)
+        return pid if pid not in (None, killed) else None
+
     if notification["status"] == "finished":
-        server = wait_until(
-            cloud,
-            f"{server_id} ACTIVE again",
-            lambda: (lambda s: s if is_settled_active(s) else None)(cloud.api.server(server_id)),
-            max((deadline - cloud.now()).total_seconds(), POLL_INTERVAL),
-        )
-        check(
-            failures,
-            server_host(server) == host,
-            f"server {server_id} moved from {host} to {server_host(server)}",
-        )
-        if server_host(server) == host:
+        server = wait_until(cloud, f"{server_id} ACTIVE again", active_server, remaining())
+        moved_to = server_host(server)
+        check(failures, moved_to == host, f"server {server_id} moved from {host} to {moved_to}")
+        if moved_to == host:
             new_pid = wait_until(
                 cloud,
                 f"{server_id} restarted with a new guest process",
-                lambda: (lambda pid: pid if pid not in (None, killed) else None)(
-                    cloud.instance_process(server_id, host)
-                ),
-                max((deadline - cloud.now()).total_seconds(), POLL_INTERVAL),
+                new_guest_process,
+                remaining(),
             )
             timeline.add(cloud.now(), f"ACTIVE again, guest pid {new_pid}")
     others = new_notifications(cloud, known, instance_uuid=server_id)
