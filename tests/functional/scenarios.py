@@ -538,6 +538,33 @@ def restore_and_reinsert(
     cloud.log(f"{host} restored and re-inserted")
 
 
+def heal(cloud: Cloud, segment_name: str, reserved_host: str) -> list[str]:
+    """Put the cloud back as the configure steps left it, after a scenario failed half-way:
+    power fenced hosts back on, re-insert every other host, re-mark the reserved one. Returns
+    what it did."""
+    done = []
+    nodes = cloud.pacemaker_nodes()
+    segment = find_segment(cloud, segment_name)
+    for host in cloud.compute_hosts():
+        node = nodes.get(host)
+        if node is None or not node.online or node.unclean:
+            cloud.restore_host(host)
+            done.append(f"restored {host}")
+        if host == reserved_host:
+            continue
+        service = compute_service(cloud, host)
+        entry = segment_hosts(cloud, segment).get(host, {})
+        if (
+            service["status"] != "enabled"
+            or service.get("forced_down")
+            or entry.get("on_maintenance")
+        ):
+            reinsert_host(cloud, segment_name, host)
+            done.append(f"re-inserted {host}")
+    make_reserved(cloud, segment_name, reserved_host)
+    return done
+
+
 # --------------------------------------------------------------------------- the suite
 
 
@@ -571,6 +598,13 @@ class FailoverScenarios:
         return self.cloud.ensure_instance(
             str(self.option("instance-name", "masakari-failover-test")), host
         )
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        """Leave the cloud usable for the next run even when a scenario failed half-way."""
+        for action in heal(cls.cloud, cls.segment_name(), cls.reserved_host()):
+            cls.cloud.log(f"heal: {action}")
+        super().tearDownClass()
 
     def test_1_instance_restart(self) -> None:
         instance_restart(self.cloud, self.instance())

@@ -308,3 +308,21 @@ def test_second_failure_is_refused_to_start_without_reinsertion() -> None:
     other = cloud.ensure_instance("second", FAILED)
     with pytest.raises(scenarios.ScenarioFailed, match="already on maintenance"):
         scenarios.host_failover(cloud, SEGMENT, FAILED, [other], "auto")
+
+
+def test_heal_restores_a_cloud_left_broken_by_a_failed_scenario() -> None:
+    cloud = make_cloud("notification-failed")
+    server = boot(cloud)
+    with pytest.raises(scenarios.ScenarioFailed):
+        scenarios.host_failover(cloud, SEGMENT, FAILED, [server], "auto")
+    assert not cloud.hosts[FAILED].powered
+    cloud.bugs.clear()
+    assert scenarios.heal(cloud, SEGMENT, RESERVED) == [
+        f"restored {FAILED}",
+        f"re-inserted {FAILED}",
+    ]
+    assert scenarios.heal(cloud, SEGMENT, RESERVED) == []  # nothing left to do
+    segment = scenarios.find_segment(cloud, SEGMENT)
+    assert scenarios.segment_hosts(cloud, segment)[RESERVED]["reserved"]
+    other = cloud.ensure_instance("after-heal", FAILED)
+    scenarios.host_failover(cloud, SEGMENT, FAILED, [other], "reserved_host")
