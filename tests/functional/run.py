@@ -30,6 +30,7 @@ def configure_zaza(argv: list[str]) -> list[str]:
     return argv
 
 
+CHARM_LOCATION = "{{ charm_location }}/"
 REQUIRED_VARIABLES = {
     "OS_VIP00": "a free address for the masakari API VIP",
     "TEST_MAAS_URL": "the MAAS API URL, e.g. http://10.0.0.2:5240/MAAS",
@@ -61,11 +62,23 @@ def preflight(bundles: list[str], environ: dict[str, str] | None = None) -> list
         if not path.is_file():
             problems.append(f"no bundle {name}: the bundles are {', '.join(known_bundles())}")
             continue
-        for app, spec in yaml.safe_load(path.read_text())["applications"].items():
-            charm = (path.parent / spec["charm"]).resolve()
-            if spec["charm"].startswith(".") and not charm.is_file():
-                problems.append(f"{name}: {app} needs {charm.name}; run `tox -e build` first")
+        overlay = SUITE / "bundles" / "overlays" / f"{name}.yaml.j2"
+        for app, charm in local_charms(overlay).items():
+            if not (ROOT / charm).is_file():
+                problems.append(f"{name}: {app} needs {charm}; run `tox -e build` first")
     return problems
+
+
+def local_charms(overlay: pathlib.Path) -> dict[str, str]:
+    """{application: packed charm file name} for the overlay's `{{ charm_location }}/` charms."""
+    if not overlay.is_file():
+        return {}
+    charms = {}
+    for app, spec in (yaml.safe_load(overlay.read_text()).get("applications") or {}).items():
+        charm = str((spec or {}).get("charm", ""))
+        if charm.startswith(CHARM_LOCATION):
+            charms[app] = charm.removeprefix(CHARM_LOCATION)
+    return charms
 
 
 def known_bundles() -> list[str]:
