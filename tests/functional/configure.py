@@ -19,6 +19,14 @@ from .juju_cloud import FunctionalConfigError, JujuCloud, test_options
 # Vault's unseal key and root token stay on the machine running the tests, owner-only.
 VAULT_SECRETS = os.path.expanduser("~/.masakari-functional-vault")
 DEFAULT_IMAGE_URL = "https://download.cirros-cloud.net/0.6.2/cirros-0.6.2-x86_64-disk.img"
+# Once vault issued certificates every application is active; zaza's default message check
+# ("Unit is ready"...) fits all but pacemaker-remote, which names its cluster node.
+READY = {
+    "pacemaker-remote": {
+        "workload-status": "active",
+        "workload-status-message-regex": r"^Remote node \S+ online in cluster$",
+    },
+}
 
 
 def unseal_vault(application: str = "vault") -> None:
@@ -52,8 +60,7 @@ def unseal_vault(application: str = "vault") -> None:
     )
     if action.data.get("status") != "completed":
         logging.info("vault generate-root-ca: %s (a CA may exist already)", action.data)
-    # With certificates issued every application settles at active / "Unit is ready".
-    zaza.model.wait_for_application_states(timeout=3600)
+    zaza.model.wait_for_application_states(states=READY, timeout=3600)
 
 
 def create_image() -> None:

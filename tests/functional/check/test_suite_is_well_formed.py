@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import inspect
 import pathlib
+import re
 import subprocess
 import unittest
 from collections.abc import Iterator
@@ -16,7 +17,7 @@ import zaza.charm_lifecycle.func_test_runner as func_test_runner
 import zaza.charm_lifecycle.utils as utils
 import zaza.global_options
 
-from tests.functional import build_bundles, juju_cloud, openstack_api, run
+from tests.functional import build_bundles, configure, juju_cloud, openstack_api, run
 from tests.functional import cloud as cloud_module
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
@@ -286,3 +287,19 @@ def test_runner_selects_the_bundles_tests_yaml_names() -> None:
     assert run.selected_bundles(parse(argv)) == ["noble-caracal", "jammy-caracal"]
     assert run.selected_bundles(parse([*argv, "--smoke"])) == ["noble-caracal"]
     assert run.selected_bundles(parse([*argv, "-b", "jammy-caracal"])) == ["jammy-caracal"]
+
+
+def test_deploy_states_accept_the_suites_own_ready_messages() -> None:
+    states = config()["target_deploy_status"]
+    for app, message in {
+        "masakari": "Incomplete relations: identity-service",
+        "masakari-monitors": "Unit is ready",
+        "pacemaker-remote": "Remote node virt-node-01.maas online in cluster",
+        "keystone": "'certificates' awaiting server certificate data",
+    }.items():
+        assert re.search(states[app]["workload-status-message-regex"], message), app
+    after_vault = configure.READY["pacemaker-remote"]["workload-status-message-regex"]
+    assert re.search(after_vault, "Remote node virt-node-01.maas online in cluster")
+    assert not re.search(
+        after_vault, "Remote node virt-node-01.maas known to the cluster but offline"
+    )
