@@ -77,6 +77,24 @@ def wait_until(
         cloud.sleep(interval)
 
 
+def retry_call(cloud: Cloud, what: str, timeout: float, call: Callable[[], object]) -> None:
+    """Repeat an API call the service refuses for a while; fail with its last answer."""
+    last: list[Exception] = []
+
+    def accepted() -> bool:
+        try:
+            call()
+        except Exception as error:  # the API client's own HTTP errors differ by cloud
+            last[:] = [error]
+            return False
+        return True
+
+    try:
+        wait_until(cloud, what, accepted, timeout, interval=2)
+    except ScenarioFailed as failed:
+        raise ScenarioFailed(f"{failed}; last answer: {last[0] if last else None}") from None
+
+
 def compute_service(cloud: Cloud, host: str) -> dict[str, Any]:
     for service in cloud.api.compute_services():
         if service["host"] == host:
@@ -213,11 +231,19 @@ def reinsert_host(cloud: Cloud, segment_name: str, host: str) -> None:
     (`openstack compute service set --up <host> nova-compute`).
     """
     segment = find_segment(cloud, segment_name)
+    timeout = cloud.timers().service_down_time + cloud.timers().margin
     service = compute_service(cloud, host)
     if service["status"] != "enabled":
         cloud.api.set_compute_service(host, enabled=True)
     if service.get("forced_down"):
-        cloud.api.set_compute_service(host, forced_down=False)
+        # Nova answers 400 until the restarted nova-compute has cleaned up the instances
+        # evacuated from it; retry until then.
+        retry_call(
+            cloud,
+            f"unset forced_down of {host}",
+            timeout,
+            lambda: cloud.api.set_compute_service(host, forced_down=False),
+        )
     entry = segment_hosts(cloud, segment)[host]
     if entry["on_maintenance"]:
         cloud.api.update_segment_host(segment["uuid"], entry["uuid"], on_maintenance=False)
@@ -232,12 +258,7 @@ def reinsert_host(cloud: Cloud, segment_name: str, host: str) -> None:
             and not entry["on_maintenance"]
         )
 
-    wait_until(
-        cloud,
-        f"{host} enabled, up and out of maintenance",
-        back,
-        cloud.timers().service_down_time + cloud.timers().margin,
-    )
+    wait_until(cloud, f"{host} enabled, up and out of maintenance", back, timeout)
 
 
 # --------------------------------------------------------------------------- scenarios

@@ -84,6 +84,10 @@ class FakeApi:
     ) -> None:
         if enabled is not None:
             self.cloud.hosts[host].service_enabled = enabled
+        if forced_down is False and self.cloud.clock < self.cloud.refuse_up_until.get(
+            host, self.cloud.clock
+        ):
+            raise RuntimeError(f"HTTP 400: nova-compute on {host} still cleaning up")
         if forced_down is not None:
             self.cloud.hosts[host].forced_down = forced_down
 
@@ -143,6 +147,7 @@ class FakeCloud(Cloud):
     NOTIFY = 1.5  # fence confirmed -> notification created
     EVACUATE = 6.0  # evacuate call -> ACTIVE on the target
     BOOT = 90.0  # power on -> Pacemaker node online
+    CLEANUP = 8.0  # restarted nova-compute -> Nova accepts the host up again
 
     def __init__(
         self,
@@ -175,6 +180,7 @@ class FakeCloud(Cloud):
             margin=30,
         )
         self.engine_delay = evacuation_delay  # what the engine really sleeps
+        self.refuse_up_until: dict[str, datetime.datetime] = {}
         self._api = FakeApi(self)
 
     # ------------------------------------------------------------------ Cloud
@@ -215,6 +221,8 @@ class FakeCloud(Cloud):
                     state.guests[server_id] = next(self.pids)
         self.sleep(self.BOOT)
         state.online, state.unclean = True, False
+        # Nova refuses `--up` until the restarted nova-compute cleaned up evacuated guests.
+        self.refuse_up_until[host] = self.clock + datetime.timedelta(seconds=self.CLEANUP)
 
     def instance_process(self, server_id: str, host: str) -> int | None:
         state = self.hosts[host]

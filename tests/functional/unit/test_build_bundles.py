@@ -60,12 +60,15 @@ def test_noble_is_the_shipped_bundle_with_templated_placeholders(tmp_path: pathl
         "default-base": "ubuntu@24.04",
         "applications": {
             "keystone": {"charm": "ch:keystone", "options": {"openstack-origin": "distro"}},
-            "ceph-mon": {"charm": "ch:ceph-mon", "channel": "squid/stable",
-                         "options": {"source": "distro"}},
+            "ceph-mon": {
+                "charm": "ch:ceph-mon",
+                "channel": "squid/stable",
+                "options": {"source": "distro"},
+            },
             "vault": {"charm": "ch:vault", "channel": "1.8/stable"},
         },
         "relations": [],
-    }  # fmt: skip
+    }
     assert overlay["applications"]["masakari"] == {
         "charm": "{{ charm_location }}/masakari_ubuntu-24.04-amd64.charm",
         "options": {"openstack-origin": "distro", "vip": "{{ OS_VIP00 }}"},

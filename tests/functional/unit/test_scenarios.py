@@ -326,3 +326,24 @@ def test_heal_restores_a_cloud_left_broken_by_a_failed_scenario() -> None:
     assert scenarios.segment_hosts(cloud, segment)[RESERVED]["reserved"]
     other = cloud.ensure_instance("after-heal", FAILED)
     scenarios.host_failover(cloud, SEGMENT, FAILED, [other], "reserved_host")
+
+
+def test_reinsertion_retries_until_nova_accepts_the_host_up() -> None:
+    cloud = make_cloud()
+    server = boot(cloud)
+    scenarios.host_failover(cloud, SEGMENT, FAILED, [server], "reserved_host")
+    cloud.restore_host(FAILED)
+    with pytest.raises(RuntimeError, match="HTTP 400"):  # what a single call would get
+        cloud.api.set_compute_service(FAILED, forced_down=False)
+    scenarios.reinsert_host(cloud, SEGMENT, FAILED)
+    assert not scenarios.compute_service(cloud, FAILED)["forced_down"]
+
+
+def test_reinsertion_names_the_last_refusal_when_nova_never_accepts() -> None:
+    cloud = make_cloud()
+    server = boot(cloud)
+    scenarios.host_failover(cloud, SEGMENT, FAILED, [server], "reserved_host")
+    cloud.restore_host(FAILED)
+    cloud.refuse_up_until[FAILED] = cloud.now() + datetime.timedelta(days=1)
+    with pytest.raises(scenarios.ScenarioFailed, match="last answer: HTTP 400: nova-compute"):
+        scenarios.reinsert_host(cloud, SEGMENT, FAILED)
