@@ -225,6 +225,10 @@ class Cloud(abc.ABC):
         `host` with metadata HA_Enabled=True (from a volume where the cloud has shared storage)
         and wait until it is ACTIVE."""
 
+    @abc.abstractmethod
+    def delete_instance(self, name: str) -> None:
+        """Delete the server called `name` (and its volume) if it exists; wait until gone."""
+
     # Time, overridable so the scenarios can run against a simulated cloud.
     def now(self) -> datetime.datetime:
         return datetime.datetime.now(UTC)

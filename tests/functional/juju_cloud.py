@@ -313,5 +313,12 @@ class JujuCloud(Cloud):
         conn.compute.wait_for_server(server, status="ACTIVE", wait=600)
         return server.id
 
+    def delete_instance(self, name: str) -> None:
+        conn = self.api.conn
+        server = conn.compute.find_server(name, ignore_missing=True)
+        if server is not None:
+            conn.compute.delete_server(server)
+            conn.compute.wait_for_delete(server, wait=300)
+
     def now(self) -> datetime.datetime:
         return datetime.datetime.now(datetime.timezone.utc)

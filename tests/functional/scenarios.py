@@ -593,12 +593,18 @@ class FailoverScenarios:
     """unittest mixin: the suite both the zaza tests and the lab run, in this order.
 
     The subclass sets `cloud` (a `Cloud`) and `scenario_options` (tests_options' `masakari`
-    mapping) in setUpClass. Options: segment-name (default S1), reserved-host (a compute host,
-    default the last in sorted order), instance-name (default masakari-failover-test).
+    mapping) in setUpClass. Options: segment-name (default S1), recovery-method (the segment's
+    method between scenarios, default auto), reserved-host (a compute host, default the last in
+    sorted order), instance-name (default masakari-failover-test).
+
+    Each test (re)creates the segment and the instance it needs, so a cloud reset between tests
+    is fine; test 3 fails the host test 2 re-inserted. The class deletes its instances and heals
+    the cloud at the end, so every run starts from the configure steps' state.
     """
 
     cloud: Cloud
     scenario_options: Mapping[str, Any] = {}
+    reinserted_host: str | None = None
 
     @classmethod
     def option(cls, key: str, default: Any) -> Any:
@@ -612,17 +618,31 @@ class FailoverScenarios:
     def reserved_host(cls) -> str:
         return str(cls.option("reserved-host", sorted(cls.cloud.compute_hosts())[-1]))
 
+    @classmethod
+    def instance_names(cls) -> tuple[str, str]:
+        name = str(cls.option("instance-name", "masakari-failover-test"))
+        return name, f"{name}-2"
+
+    def setUp(self) -> None:
+        ensure_segment(
+            self.cloud,
+            self.segment_name(),
+            str(self.option("recovery-method", "auto")),
+            self.cloud.compute_hosts(),
+            self.reserved_host(),
+        )
+
     def instance(self) -> str:
         """The protected instance, started on a non-reserved host if it does not exist."""
         reserved = self.reserved_host()
         host = next(h for h in sorted(self.cloud.compute_hosts()) if h != reserved)
-        return self.cloud.ensure_instance(
-            str(self.option("instance-name", "masakari-failover-test")), host
-        )
+        return self.cloud.ensure_instance(self.instance_names()[0], host)
 
     @classmethod
     def tearDownClass(cls) -> None:
-        """Leave the cloud usable for the next run even when a scenario failed half-way."""
+        """Delete the instances and heal the cloud, even after a scenario failed half-way."""
+        for name in cls.instance_names():
+            cls.cloud.delete_instance(name)
         for action in heal(cls.cloud, cls.segment_name(), cls.reserved_host()):
             cls.cloud.log(f"heal: {action}")
         super().tearDownClass()
@@ -636,13 +656,14 @@ class FailoverScenarios:
         assert host is not None
         host_failover(self.cloud, self.segment_name(), host, [server_id], "reserved_host")
         restore_and_reinsert(self.cloud, self.segment_name(), host, [server_id])
+        type(self).reinserted_host = host
 
     def test_3_second_failure_after_reinsertion(self) -> None:
-        """The instance now runs on the former reserved host; fail that one under `auto`: the
-        scheduler may pick the host re-inserted above. Then restore the guide's reserved host."""
-        server_id = self.instance()
-        host = server_host(self.cloud.api.server(server_id))
-        assert host is not None
+        """The host test 2 failed and re-inserted fails again, with a new instance, under
+        `auto`: Masakari must protect it again (a host left on maintenance is refused)."""
+        host = self.reinserted_host
+        if host is None:
+            self.fail("no host was re-inserted: test_2_host_failover_to_reserved_host failed")
+        server_id = self.cloud.ensure_instance(self.instance_names()[1], host)
         host_failover(self.cloud, self.segment_name(), host, [server_id], "auto")
         restore_and_reinsert(self.cloud, self.segment_name(), host, [server_id])
-        make_reserved(self.cloud, self.segment_name(), self.reserved_host())

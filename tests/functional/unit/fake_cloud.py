@@ -261,6 +261,13 @@ class FakeCloud(Cloud):
         self.hosts[host].guests[server_id] = next(self.pids)
         return server_id
 
+    def delete_instance(self, name: str) -> None:
+        for server_id, server in list(self.servers.items()):
+            if server["name"] == name:
+                del self.servers[server_id]
+                for host in self.hosts.values():
+                    host.guests.pop(server_id, None)
+
     # ------------------------------------------------------------------ simulation
     def after(self, seconds: float, action: Callable[[], None]) -> None:
         when = self.clock + datetime.timedelta(seconds=seconds)
@@ -357,7 +364,9 @@ class FakeCloud(Cloud):
 
     def _evacuate(self, server_id: str, target: str) -> None:
         server = self.servers[server_id]
-        self.actions[server_id].append({"action": "evacuate", "start_time": second(self.clock)})
+        self.actions[server_id].append(
+            {"action": "evacuate", "start_time": second(self.clock), "fake_target": target}
+        )
         server["OS-EXT-STS:task_state"] = "rebuilding"
         server["OS-EXT-SRV-ATTR:host"] = target
 

@@ -136,13 +136,23 @@ def test_whole_suite_passes_on_a_cloud_that_keeps_its_promises() -> None:
     unittest.TestLoader().loadTestsFromTestCase(Suite).run(result)
     assert result.testsRun == 3
     assert not result.failures and not result.errors, result.failures + result.errors
-    server = cloud.api.server(next(iter(cloud.servers)))
-    # restart in place, reserved host took it, then `auto` moved it to a re-inserted host
-    assert server["OS-EXT-SRV-ATTR:host"] != RESERVED
-    assert [a["action"] for a in cloud.actions[server["id"]]] == ["create", "evacuate", "evacuate"]
-    assert scenarios.segment_hosts(cloud, scenarios.find_segment(cloud, SEGMENT))[RESERVED][
-        "reserved"
+    first, second = cloud.actions.values()  # every server the suite booted, in order
+    # restart in place; the reserved host took the first instance
+    assert [(a["action"], a.get("fake_target")) for a in first] == [
+        ("create", None),
+        ("evacuate", RESERVED),
     ]
+    # the second started on the re-inserted host, which failed again under auto
+    assert [a["action"] for a in second] == ["create", "evacuate"]
+    assert second[1]["fake_target"] not in (FAILED, RESERVED)
+    # and the class cleaned up: no instances, the guide's reserved host, every other host in use
+    assert cloud.servers == {}
+    hosts = scenarios.segment_hosts(cloud, scenarios.find_segment(cloud, SEGMENT))
+    assert [name for name, entry in hosts.items() if entry["reserved"]] == [RESERVED]
+    assert not any(entry["on_maintenance"] for entry in hosts.values())
+    services = {s["host"]: s for s in cloud.api.compute_services()}
+    assert [h for h, s in services.items() if s["status"] == "disabled"] == [RESERVED]
+    assert all(s["state"] == "up" and not s["forced_down"] for s in services.values())
     assert any(m.startswith("timeline: host failover (reserved_host)") for m in cloud.messages)
 
 
@@ -347,3 +357,25 @@ def test_reinsertion_names_the_last_refusal_when_nova_never_accepts() -> None:
     cloud.refuse_up_until[FAILED] = cloud.now() + datetime.timedelta(days=1)
     with pytest.raises(scenarios.ScenarioFailed, match="last answer: HTTP 400: nova-compute"):
         scenarios.reinsert_host(cloud, SEGMENT, FAILED)
+
+
+def test_suite_reports_each_broken_promise_and_still_heals_the_cloud() -> None:
+    cloud = make_cloud("notification-failed")
+
+    class Suite(scenarios.FailoverScenarios, unittest.TestCase):
+        pass
+
+    Suite.cloud = cloud
+    Suite.scenario_options = {"segment-name": SEGMENT}
+    result = unittest.TestResult()
+    unittest.TestLoader().loadTestsFromTestCase(Suite).run(result)
+    failed = {test.id().rsplit(".", 1)[1]: text for test, text in result.failures}
+    assert sorted(failed) == [
+        "test_2_host_failover_to_reserved_host",
+        "test_3_second_failure_after_reinsertion",
+    ]
+    assert "ended failed" in failed["test_2_host_failover_to_reserved_host"]
+    assert "no host was re-inserted" in failed["test_3_second_failure_after_reinsertion"]
+    assert not result.errors
+    assert f"heal: restored {FAILED}" in cloud.messages
+    assert cloud.hosts[FAILED].powered and cloud.servers == {}
