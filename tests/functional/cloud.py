@@ -90,8 +90,9 @@ class Timers:
     """The timers the deployed charms configured, in seconds; every wait is derived from them.
 
     masakari charm: evacuation-delay, evacuation-timeout, power-off-timeout, power-on-timeout,
-    recovery-threads, retry-interval. The rest come from masakari-monitors, hacluster /
-    pacemaker-remote and Nova, or the cloud's own knowledge of how long a host takes to boot.
+    recovery-threads, retry-interval; masakari-monitors: host-monitoring-interval x
+    host-monitoring-samples. The rest come from hacluster / pacemaker-remote and Nova, or the
+    cloud's own knowledge of how long a host takes to boot.
     """
 
     evacuation_delay: float = 60  # wait_period_after_service_update

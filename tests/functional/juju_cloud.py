@@ -43,6 +43,7 @@ OPTIONS = {
     "volume-size": 2,  # GiB, boot volume of the protected instance
     "compute-app": "nova-compute",
     "masakari-app": "masakari",
+    "monitors-app": "masakari-monitors",
     "hacluster-app": "hacluster",
     "keystone-app": "keystone",
     "fail-interface": None,  # default: the interface holding the unit's private address
@@ -203,6 +204,11 @@ class JujuCloud(Cloud):
         for option, field in MASAKARI_TIMERS.items():
             if option in config and config[option].get("value") is not None:
                 values[field] = config[option]["value"]
+        monitors = zaza.model.get_application_config(self.options["monitors-app"])
+        interval = monitors.get("host-monitoring-interval", {}).get("value")
+        if interval is not None:
+            samples = monitors.get("host-monitoring-samples", {}).get("value") or 1
+            values["host_monitor_interval"] = interval * samples
         overrides = dict(self.options["timers"] or {})
         unknown = set(overrides) - {f.name for f in dataclasses.fields(Timers)}
         if unknown:

@@ -303,3 +303,28 @@ def test_deploy_states_accept_the_suites_own_ready_messages() -> None:
     assert not re.search(
         after_vault, "Remote node virt-node-01.maas known to the cluster but offline"
     )
+
+
+def test_juju_cloud_timers_come_from_the_deployed_charms(monkeypatch: pytest.MonkeyPatch) -> None:
+    configs = {  # as libjuju's Application.get_config returns them
+        "masakari": {
+            "evacuation-delay": {"value": 0},
+            "evacuation-timeout": {"value": 45},
+            "debug": {"value": False},
+        },
+        "masakari-monitors": {
+            "host-monitoring-interval": {"value": 10},
+            "host-monitoring-samples": {"value": 2},
+        },
+    }
+    monkeypatch.setattr(juju_cloud.zaza.model, "get_application_config", configs.__getitem__)
+    cloud = juju_cloud.JujuCloud.__new__(juju_cloud.JujuCloud)
+    cloud.options = {**juju_cloud.OPTIONS, "timers": {"host_boot_timeout": 900}}
+    timers = cloud.timers()
+    assert (timers.evacuation_delay, timers.evacuation_timeout) == (0, 45)
+    assert timers.host_monitor_interval == 20
+    assert timers.host_boot_timeout == 900
+    assert timers.power_off_timeout == cloud_module.Timers().power_off_timeout
+    cloud.options["timers"] = {"boot": 900}
+    with pytest.raises(juju_cloud.FunctionalConfigError, match="unknown timer.*boot"):
+        cloud.timers()
