@@ -10,17 +10,23 @@ from __future__ import annotations
 import configparser
 import copy
 import pathlib
+from collections.abc import Callable
 
 from oslo_config import cfg, generator
 
 
 def option_errors(
-    path: pathlib.Path, namespaces: list[str], auth_groups: dict[str, str]
+    path: pathlib.Path,
+    namespaces: list[str],
+    auth_groups: dict[str, str],
+    *,
+    register: Callable[[cfg.ConfigOpts], None] | None = None,
 ) -> list[str]:
     """Problems with the file at path; empty when every option is known and every value parses.
 
     auth_groups maps a group to the keystoneauth plugin whose options are registered there at
     run time (keystonemiddleware registers [keystone_authtoken] auth_type's options lazily).
+    register, when given, registers whatever else the service registers only at run time.
     """
     from keystoneauth1 import loading
 
@@ -41,6 +47,8 @@ def option_errors(
                 conf.register_opt(opt, group=group)
             except cfg.DuplicateOptError:
                 pass
+    if register:
+        register(conf)
     conf(args=["--config-file", str(path)], project="check", default_config_files=[])
 
     # No default section: [DEFAULT] is read like any other, and not merged into the rest.

@@ -16,6 +16,11 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 # What each charm carries besides its own code: (source directory, name under the charm's lib/).
 STAGED = {
     "masakari": [(ROOT / "lib/charm_common", "charm_common")],
+    # The charm installs the fence-confirmed host-monitoring driver onto each hypervisor.
+    "masakari-monitors": [
+        (ROOT / "lib/charm_common", "charm_common"),
+        (ROOT / "hostmonitor/masakari_fence_confirmed", "masakari_fence_confirmed"),
+    ],
 }
 
 

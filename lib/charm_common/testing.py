@@ -27,6 +27,7 @@ class FakeSystem(System):
         self.paused: set[str] = set()
         self.restarts: list[str] = []
         self.commands: list[list[str]] = []
+        self.timeouts: list[float] = []  # each command's timeout, in step with commands
         # Maps a command's first words to a function that answers it.
         self.responders: dict[tuple[str, ...], Callable[[list[str]], RunResult]] = {}
 
@@ -89,6 +90,7 @@ class FakeSystem(System):
     def run(self, argv: Sequence[str], *, timeout: float = 300) -> RunResult:
         argv = list(argv)
         self.commands.append(argv)
+        self.timeouts.append(timeout)
         for length in range(len(argv), 0, -1):
             responder = self.responders.get(tuple(argv[:length]))
             if responder:

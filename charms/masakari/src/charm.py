@@ -7,13 +7,13 @@ import dataclasses
 import ipaddress
 import logging
 import os
-import re
 from urllib.parse import quote
 
 import ops
 
 import masakari_workload as workload
 from charm_common import relations
+from charm_common.hostnames import is_hostname
 from charm_common.origin import UBUNTU_SERIES, Origin, OriginError, os_series, parse_origin
 from charm_common.status import (
     Config,
@@ -30,9 +30,6 @@ logger = logging.getLogger(__name__)
 SERVICE = "masakari"  # keystone service name (type instance-ha), database, user and vhost
 ENDPOINT_TYPES = ("public", "internal", "admin")
 REQUIRED_RELATIONS = ("shared-db", "amqp", "identity-service")
-_HOSTNAME = re.compile(
-    r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,62}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}[A-Za-z0-9])?)*$"
-)
 # charm option -> Masakari [DEFAULT] option; minimum accepted value.
 ENGINE_OPTIONS = {
     "evacuation-delay": ("wait_period_after_service_update", 0),
@@ -176,7 +173,7 @@ class MasakariCharm(ops.CharmBase):
         hostnames, networks = {}, {}
         for kind in ENDPOINT_TYPES:
             hostname = config.str(f"os-{kind}-hostname")
-            if hostname and not _HOSTNAME.match(hostname):
+            if hostname and not is_hostname(hostname):
                 raise invalid_config(f"os-{kind}-hostname", f"{hostname!r} is not a host name")
             hostnames[kind] = hostname
             try:

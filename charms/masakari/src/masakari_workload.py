@@ -58,7 +58,7 @@ class Keystone:
 class Engine:
     """[DEFAULT] recovery timing and behaviour, by Masakari option name."""
 
-    wait_period_after_service_update: int = 60
+    wait_period_after_service_update: int = 5
     wait_period_after_evacuation: int = 90
     wait_period_after_power_off: int = 180
     wait_period_after_power_on: int = 60

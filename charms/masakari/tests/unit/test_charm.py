@@ -144,9 +144,9 @@ def test_changing_a_timer_restarts_only_the_services_that_read_masakari_conf(
 ):
     first = ctx.run(ctx.on.config_changed(), ready_state)
     restarts = len(system.restarts)
-    ctx.run(ctx.on.config_changed(), dataclasses.replace(first, config={"evacuation-delay": 5}))
+    ctx.run(ctx.on.config_changed(), dataclasses.replace(first, config={"evacuation-delay": 30}))
     assert system.restarts[restarts:] == ["apache2", "masakari-engine"]
-    assert conf(system)["DEFAULT"]["wait_period_after_service_update"] == "5"
+    assert conf(system)["DEFAULT"]["wait_period_after_service_update"] == "30"
 
 
 def test_changing_a_haproxy_timeout_restarts_only_haproxy(ctx, system, ready_state):

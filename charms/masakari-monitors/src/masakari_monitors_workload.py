@@ -1,0 +1,285 @@
+"""The Masakari monitors workload: packages, files, services and commands. Knows nothing of ops."""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+
+import jinja2
+import yaml
+
+from charm_common.system import System
+
+COMMON_PACKAGE = "masakari-monitors-common"
+CONF_DIR = "/etc/masakarimonitors"
+MONITORS_CONF = f"{CONF_DIR}/masakarimonitors.conf"
+PROCESS_LIST = f"{CONF_DIR}/process_list.yaml"
+KEYSTONE_CA = f"{CONF_DIR}/keystone-ca.pem"
+DROP_IN_NAME = "masakari-monitors-charm.conf"
+# Debian/Ubuntu build the monitors' python3 package for /usr/bin/python3.
+SYSTEM_PYTHON = "/usr/bin/python3"
+DEFAULT_DRIVER = "default"
+FENCE_CONFIRMED_DRIVER = "fence-confirmed"
+HOST_MONITORING_DRIVERS = (FENCE_CONFIRMED_DRIVER, DEFAULT_DRIVER)
+
+
+@dataclasses.dataclass(frozen=True)
+class Monitor:
+    package: str
+    service: str
+    binary: str
+    reads_libvirt: bool = False
+
+
+# Keyed by the word in the charm's enable-<key>-monitor option; in start order.
+MONITORS = {
+    "host": Monitor("masakari-host-monitor", "masakari-host-monitor",
+                    "/usr/bin/masakari-hostmonitor"),
+    "instance": Monitor("masakari-instance-monitor", "masakari-instance-monitor",
+                        "/usr/bin/masakari-instancemonitor", reads_libvirt=True),
+    "process": Monitor("masakari-process-monitor", "masakari-process-monitor",
+                       "/usr/bin/masakari-processmonitor"),
+    "introspective": Monitor("masakari-introspective-instance-monitor",
+                             "masakari-introspective-instance-monitor",
+                             "/usr/bin/masakari-introspectiveinstancemonitor",
+                             reads_libvirt=True),
+}  # fmt: skip
+SERVICES = tuple(m.service for m in MONITORS.values())
+
+# process_list.yaml: every key the process monitor reads (it indexes all of them).
+PROCESS_KEYS = (
+    "process_name", "start_command", "pre_start_command", "post_start_command",
+    "restart_command", "pre_restart_command", "post_restart_command", "run_as_root",
+)  # fmt: skip
+REQUIRED_PROCESS_KEYS = ("process_name", "start_command", "restart_command")
+DEFAULT_PROCESS_LIST: tuple[dict[str, object], ...] = tuple(
+    {"process_name": name, "start_command": f"systemctl start {unit}",
+     "restart_command": f"systemctl restart {unit}", "run_as_root": True}
+    for name, unit in (
+        ("/usr/bin/nova-compute", "nova-compute"),
+        ("/usr/sbin/libvirtd", "libvirtd"),
+        ("/usr/sbin/pacemaker-remoted", "pacemaker_remote"),
+    )
+)  # fmt: skip
+
+_TEMPLATES = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(pathlib.Path(__file__).parent.parent / "templates"),
+    undefined=jinja2.StrictUndefined,
+    keep_trailing_newline=True,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    autoescape=False,  # noqa: S701 - renders ini files, not HTML
+)
+
+
+class WorkloadError(RuntimeError):
+    pass
+
+
+class ProcessListError(ValueError):
+    """process-list is not a usable process list; the message names the line."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Api:
+    """[api]: how the monitors authenticate and find the Masakari API in the catalog."""
+
+    auth_url: str
+    username: str
+    password: str = dataclasses.field(repr=False)
+    project: str
+    user_domain: str
+    project_domain: str
+    region: str
+    interface: str  # public or internal
+    ca_cert: bytes | None = dataclasses.field(default=None, repr=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class MonitorsContext:
+    hostname: str
+    group: str  # the monitors' service group: reads the config, nothing else does
+    debug: bool
+    use_syslog: bool
+    api: Api
+    enabled: tuple[str, ...]  # keys of MONITORS
+    host_driver: str
+    monitoring_interval: int
+    monitoring_samples: int
+    stonith_wait: int
+    api_retry_max: int
+    api_retry_interval: int
+    process_check_interval: int
+    process_list: tuple[dict[str, object], ...]
+    libvirt_group: str | None  # added to the libvirt-reading monitors' units when it exists
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        return (self.api.password,)
+
+    @property
+    def services(self) -> tuple[str, ...]:
+        return tuple(MONITORS[key].service for key in MONITORS if key in self.enabled)
+
+
+@dataclasses.dataclass(frozen=True)
+class ManagedFile:
+    path: str
+    content: bytes
+    owner: str
+    group: str
+    mode: int
+    restarts: tuple[str, ...]  # services that must restart when this file changes
+
+
+def drop_in_path(service: str) -> str:
+    return f"/etc/systemd/system/{service}.service.d/{DROP_IN_NAME}"
+
+
+def render(ctx: MonitorsContext) -> list[ManagedFile]:
+    def template(name: str, **extra: object) -> bytes:
+        return (
+            _TEMPLATES.get_template(name)
+            .render(ctx=ctx, names={"process_list": PROCESS_LIST, "keystone_ca": KEYSTONE_CA},
+                    **extra)
+            .encode()
+        )  # fmt: skip
+
+    every = ctx.services
+    files = [
+        # Holds the monitors' Keystone password: root-owned, readable by their group only.
+        ManagedFile(MONITORS_CONF, template("masakarimonitors.conf.j2"), "root", ctx.group,
+                    0o640, every),
+    ]  # fmt: skip
+    if "process" in ctx.enabled:
+        files.append(ManagedFile(PROCESS_LIST, render_process_list(ctx.process_list), "root",
+                                 ctx.group, 0o640, (MONITORS["process"].service,)))  # fmt: skip
+    if ctx.api.ca_cert:
+        files.append(ManagedFile(KEYSTONE_CA, ctx.api.ca_cert, "root", ctx.group, 0o644, every))
+    for key in ctx.enabled:
+        monitor = MONITORS[key]
+        content = template(
+            "systemd-drop-in.conf.j2",
+            monitor=monitor,
+            groups=[ctx.libvirt_group] if monitor.reads_libvirt and ctx.libvirt_group else [],
+            conf=MONITORS_CONF,
+        )
+        files.append(ManagedFile(drop_in_path(monitor.service), content, "root", "root", 0o644,
+                                 (monitor.service,)))  # fmt: skip
+    return files
+
+
+def write_files(system: System, files: list[ManagedFile]) -> list[str]:
+    """Write what changed; reload systemd for changed drop-ins; return services to restart."""
+    restart: set[str] = set()
+    units_changed = False
+    for file in files:
+        if system.write_file(file.path, file.content, owner=file.owner, group=file.group,
+                             mode=file.mode):  # fmt: skip
+            restart.update(file.restarts)
+            units_changed |= file.path.startswith("/etc/systemd/")
+    if units_changed:
+        result = system.run(["systemctl", "daemon-reload"], timeout=120)
+        if not result.ok:
+            raise WorkloadError(f"systemctl daemon-reload failed: {result.stderr.strip()[-200:]}")
+    return [s for s in SERVICES if s in restart]
+
+
+def render_process_list(processes: tuple[dict[str, object], ...]) -> bytes:
+    # Every key present (the monitor indexes each one), in the order the sample documents them.
+    full = [{key: process.get(key) for key in PROCESS_KEYS} for process in processes]
+    header = "# Rendered by the masakari-monitors charm (option process-list); edits are lost.\n"
+    return (header + yaml.safe_dump(full, sort_keys=False, default_flow_style=False)).encode()
+
+
+def parse_process_list(text: str) -> tuple[dict[str, object], ...]:
+    """The process-list option, checked the way the process monitor will use it."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
+        # At the end of the text the parser points past the last line: name the last one.
+        where = f"line {min(mark.line + 1, len(text.splitlines()))}: " if mark else ""
+        problem = getattr(error, "problem", None) or "not valid YAML"
+        raise ProcessListError(f"{where}{problem}") from None
+    if not isinstance(root, yaml.SequenceNode) or not root.value:
+        line = root.start_mark.line + 1 if root is not None else 1
+        raise ProcessListError(f"line {line}: must be a non-empty list of processes")
+    key_lines: list[dict[str, int]] = []
+    for entry in root.value:
+        line = entry.start_mark.line + 1
+        if not isinstance(entry, yaml.MappingNode):
+            raise ProcessListError(f"line {line}: each process must be a mapping of keys")
+        lines: dict[str, int] = {"": line}
+        for key_node, _value in entry.value:
+            key, key_line = key_node.value, key_node.start_mark.line + 1
+            if key not in PROCESS_KEYS:
+                raise ProcessListError(
+                    f"line {key_line}: unknown key {key!r} (known: {', '.join(PROCESS_KEYS)})"
+                )
+            if key in lines:
+                raise ProcessListError(f"line {key_line}: {key} is given twice")
+            lines[key] = key_line
+        key_lines.append(lines)
+    processes = []
+    for process, lines in zip(yaml.safe_load(text), key_lines, strict=True):
+        for key, value in process.items():
+            if key == "run_as_root":
+                if not isinstance(value, bool):
+                    raise ProcessListError(f"line {lines[key]}: run_as_root must be true or false")
+            elif value is not None and not isinstance(value, str):
+                raise ProcessListError(f"line {lines[key]}: {key} must be a string")
+        missing = [k for k in REQUIRED_PROCESS_KEYS if not process.get(k)]
+        if missing:
+            raise ProcessListError(f"line {lines['']}: missing {', '.join(missing)}")
+        processes.append({"run_as_root": True, **process})
+    return tuple(processes)
+
+
+def packages(enabled: tuple[str, ...]) -> tuple[str, ...]:
+    return (COMMON_PACKAGE, *(MONITORS[key].package for key in MONITORS if key in enabled))
+
+
+def group_exists(system: System, group: str) -> bool:
+    return system.run(["getent", "group", group], timeout=30).ok
+
+
+def service_group(system: System) -> str:
+    """Ubuntu's packages run the monitors as masakarimonitors, Debian's as masakari."""
+    return "masakarimonitors" if group_exists(system, "masakarimonitors") else "masakari"
+
+
+def local_site_dir(system: System) -> str:
+    """The /usr/local dist-packages directory the system Python (and so the monitors) scans."""
+    result = system.run([SYSTEM_PYTHON, "-c", "import sys; print(*sys.path, sep='\\n')"])
+    for entry in result.stdout.split() if result.ok else ():
+        if entry.startswith("/usr/local/lib/python3") and entry.endswith("dist-packages"):
+            return entry
+    raise WorkloadError(f"{SYSTEM_PYTHON} scans no /usr/local/lib/python3*/dist-packages")
+
+
+def install_fence_confirmed_driver(system: System) -> bool:
+    """Put the fence-confirmed driver and its entry point where masakari-hostmonitor finds them.
+
+    The package is staged next to the charm code (tools/build_charms.py); its own installer
+    says which files make up an installed copy, and they are written through the System so
+    ownership, atomic writes and the lab's roots apply. True when anything changed.
+    """
+    try:
+        from masakari_fence_confirmed import __version__
+        from masakari_fence_confirmed import install as fence_install
+    except ImportError:
+        raise WorkloadError(
+            "this charm build lacks the fence-confirmed driver: rebuild it with "
+            "tools/build_charms.py, or set host-monitoring-driver=default"
+        ) from None
+    site = local_site_dir(system)
+    changed = False
+    for relative, content in fence_install.wanted_files(__version__).items():
+        changed |= system.write_file(
+            f"{site}/{relative}", content, owner="root", group="root", mode=0o644
+        )
+    # An older version's dist-info would register the entry point twice after a charm upgrade.
+    for stale in fence_install.stale_files(site, __version__):
+        changed |= system.remove_file(str(stale))
+    return changed
