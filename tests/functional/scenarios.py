@@ -599,7 +599,13 @@ class FailoverScenarios:
 
     Each test (re)creates the segment and the instance it needs, so a cloud reset between tests
     is fine; test 3 fails the host test 2 re-inserted. The class deletes its instances and heals
-    the cloud at the end, so every run starts from the configure steps' state.
+    the cloud at the end, so every run starts from the configure steps' state. Use:
+
+        class TestFailover(FailoverScenarios, unittest.TestCase):
+            @classmethod
+            def setUpClass(cls):
+                cls.cloud = MyCloud()  # a cloud.Cloud
+                cls.scenario_options = {"reserved-host": "virt-node-10.maas"}
     """
 
     cloud: Cloud
