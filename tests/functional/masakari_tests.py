@@ -1,0 +1,42 @@
+"""zaza test classes (tests.yaml `tests:`): the shared scenarios on a Juju model."""
+
+from __future__ import annotations
+
+import unittest
+
+from . import scenarios
+from .juju_cloud import JujuCloud, test_options
+
+
+class MasakariFailoverTest(scenarios.FailoverScenarios, unittest.TestCase):
+    """Instance restart, host failover to the reserved host, re-insertion, and a second
+    failure under `auto`, with every assertion of `scenarios`."""
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        cls.scenario_options = test_options()
+        cls.cloud = JujuCloud(cls.scenario_options)
+
+
+class MasakariApiTest(unittest.TestCase):
+    """The API endpoint answers the guide's segment commands (smoke: no failure injected)."""
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        cls.options = test_options()
+        cls.cloud = JujuCloud(cls.options)
+
+    def test_segment_lists_every_compute_host(self) -> None:
+        segment = scenarios.find_segment(self.cloud, self.options["segment-name"])
+        hosts = scenarios.segment_hosts(self.cloud, segment)
+        self.assertEqual(sorted(hosts), self.cloud.compute_hosts())
+        self.assertEqual(
+            [name for name, host in hosts.items() if host["reserved"]],
+            [self.options["reserved-host"] or self.cloud.compute_hosts()[-1]],
+        )
+
+    def test_every_compute_host_is_a_pacemaker_remote_node_online(self) -> None:
+        nodes = self.cloud.pacemaker_nodes()
+        for host in self.cloud.compute_hosts():
+            self.assertIn(host, nodes, f"{host} is no Pacemaker node (host names must match)")
+            self.assertTrue(nodes[host].online, f"Pacemaker node {host} is offline")
