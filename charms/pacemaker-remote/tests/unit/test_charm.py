@@ -14,7 +14,7 @@ from charm_common import pacemaker
 from charm_common.hostnames import REMOTE_NODE_NAME_FILE
 from charm_common.system import RunResult
 
-from .conftest import FQDN, KEY, NEW_KEY, b64, hacluster, nova_compute
+from .conftest import DATA, FQDN, KEY, NEW_KEY, b64, hacluster, nova_compute
 
 SENT_KEYS = {"remote-hostname", "remote-ip", "stonith-hostname", "enable-resources"}
 
@@ -310,6 +310,13 @@ def test_status_says_what_the_recorded_crm_mon_says_about_this_node(
     assert out.unit_status == status
     assert json.loads(sent(out)["remote-hostname"]) == fqdn
     assert system.text(REMOTE_NODE_NAME_FILE) == f"{fqdn}\n"
+
+
+def test_live_answer_through_pacemaker_remoted_says_online(ctx, system, ready_state):
+    recorded = (DATA / "crm_mon-2.1.5-on-remote.xml").read_text()
+    system.responders[("crm_mon",)] = lambda argv: RunResult(0, recorded, "")
+    out = ctx.run(ctx.on.update_status(), ready_state)
+    assert out.unit_status == testing.ActiveStatus(f"Remote node {FQDN} online in cluster")
 
 
 def test_crm_mon_runs_with_a_timeout_and_a_hung_cluster_does_not_hang_the_hook(
