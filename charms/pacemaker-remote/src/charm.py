@@ -154,7 +154,7 @@ class PacemakerRemoteCharm(ops.CharmBase):
             logger.error("package installation failed: %s", error)
             raise Unready(ops.BlockedStatus(
                 f"Package installation failed ({type(error).__name__}); check the machine's "
-                "apt access and retry with juju resolve"
+                "apt access (retried on the next hook)"
             )) from None  # fmt: skip
 
     def _binding_address(self, relation: ops.Relation) -> str:

@@ -69,9 +69,12 @@ def test_failed_package_install_blocks_with_the_fix_and_no_traceback(ctx, system
     monkeypatch.setattr(system, "install_packages", broken)
     out = ctx.run(ctx.on.install(), testing.State())
     assert out.unit_status == testing.BlockedStatus(
-        "Package installation failed (RuntimeError); check the machine's apt access and retry "
-        "with juju resolve"
+        "Package installation failed (RuntimeError); check the machine's apt access (retried "
+        "on the next hook)"
     )
+    monkeypatch.delattr(system, "install_packages")  # apt works again
+    ctx.run(ctx.on.update_status(), out)
+    assert set(system.installed) == {"pacemaker-remote", "pacemaker-cli-utils"}
 
 
 # What hacluster receives -----------------------------------------------------------------------
