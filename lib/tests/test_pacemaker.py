@@ -4,6 +4,8 @@ data/crm_mon-2.1.5*.xml were recorded with Debian 12's pacemaker-cli-utils 2.1.5
 next to them: `CIB_file=lib/tests/data/crm_mon-2.1.5.cib.xml crm_mon -X` (and
 `--output-as=xml`). One member node and three remotes: virt-node-01.maas online,
 virt-node-02.maas offline, and virt-node-03 online under its short name.
+data/crm_mon-2.1.5-on-remote.xml is what `crm_mon -X` answered on a hypervisor through its
+pacemaker_remoted, with a real one-member cluster connected to it.
 """
 
 import pathlib
@@ -29,6 +31,14 @@ def test_recorded_crm_mon_documents_parse_to_the_same_nodes(document):
     assert not nodes["virt-node-02.maas"].online
     # The resources section also has <node> elements (where a resource runs): not nodes.
     assert len(nodes) == 4
+
+
+def test_answer_through_pacemaker_remoted_shows_the_remote_node_online():
+    nodes = pacemaker.parse_crm_mon((DATA / "crm_mon-2.1.5-on-remote.xml").read_text())
+    assert nodes == {
+        "juju-c0ffee-0": pacemaker.ClusterNode("juju-c0ffee-0", "member", True, False),
+        "virt-node-01.maas": pacemaker.ClusterNode("virt-node-01.maas", "remote", True, False),
+    }
 
 
 # What Debian 12's crm_mon 2.1.5 answered on a host running pacemaker_remoted in its own

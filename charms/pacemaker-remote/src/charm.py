@@ -10,8 +10,7 @@ import logging
 import ops
 
 import pacemaker_remote_workload as workload
-from charm_common import pacemaker, relations
-from charm_common.hostnames import NodeNameError, hypervisor_node_name
+from charm_common import hostnames, pacemaker, relations
 from charm_common.status import Config, Unready, invalid_config, missing_relations
 from charm_common.system import HostSystem, System
 
@@ -64,8 +63,8 @@ class PacemakerRemoteCharm(ops.CharmBase):
     def _converge(self) -> ops.StatusBase:
         settings = self._settings()
         try:
-            node_name = hypervisor_node_name(self.system)
-        except NodeNameError as error:
+            node_name = hostnames.hypervisor_node_name(self.system)
+        except hostnames.NodeNameError as error:
             raise Unready(ops.BlockedStatus(f"Invalid node name: {error}")) from None
         self._ensure_installed()
         workload.write_node_name(self.system, node_name)
@@ -114,6 +113,13 @@ class PacemakerRemoteCharm(ops.CharmBase):
             return ops.BlockedStatus(
                 f"{workload.SERVICE} not running (see journalctl -u {workload.SERVICE})"
             )
+        # Checked last: fencing keeps working meanwhile, only Masakari would ignore the node.
+        try:
+            mismatch = hostnames.hostname_mismatch(self.system, node_name)
+        except hostnames.NovaConfError as error:
+            return ops.BlockedStatus(str(error))
+        if mismatch:
+            return ops.BlockedStatus(mismatch)
         return self._cluster_status(node_name)
 
     # Config -----------------------------------------------------------------------------------
@@ -148,7 +154,7 @@ class PacemakerRemoteCharm(ops.CharmBase):
             logger.error("package installation failed: %s", error)
             raise Unready(ops.BlockedStatus(
                 f"Package installation failed ({type(error).__name__}); check the machine's "
-                "apt access and retry with juju resolve"
+                "apt access (retried on the next hook)"
             )) from None  # fmt: skip
 
     def _binding_address(self, relation: ops.Relation) -> str:

@@ -15,7 +15,8 @@ from charm_common.testing import FakeSystem
 CHARM_ROOT = pathlib.Path(__file__).resolve().parents[2]
 # Recorded from Debian 12's crm_mon 2.1.5 (see lib/tests/test_pacemaker.py): virt-node-01.maas
 # online, virt-node-02.maas offline, virt-node-03 online under its short name.
-CRM_MON_XML = (CHARM_ROOT.parents[1] / "lib/tests/data/crm_mon-2.1.5.xml").read_text()
+DATA = CHARM_ROOT.parents[1] / "lib/tests/data"
+CRM_MON_XML = (DATA / "crm_mon-2.1.5.xml").read_text()
 FQDN = "virt-node-01.maas"
 KEY = bytes(range(256)) * 16  # 4096 bytes, as `dd if=/dev/urandom bs=4096 count=1` makes
 NEW_KEY = bytes(reversed(KEY))

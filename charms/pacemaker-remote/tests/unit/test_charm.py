@@ -10,11 +10,10 @@ import pytest
 from ops import testing
 
 import pacemaker_remote_workload as workload
-from charm_common import pacemaker
-from charm_common.hostnames import REMOTE_NODE_NAME_FILE
+from charm_common import hostnames, pacemaker
 from charm_common.system import RunResult
 
-from .conftest import FQDN, KEY, NEW_KEY, b64, hacluster, nova_compute
+from .conftest import DATA, FQDN, KEY, NEW_KEY, b64, hacluster, nova_compute
 
 SENT_KEYS = {"remote-hostname", "remote-ip", "stonith-hostname", "enable-resources"}
 
@@ -59,7 +58,7 @@ def test_install_alone_installs_pacemaker_remote_without_corosync(ctx, system):
     out = ctx.run(ctx.on.install(), testing.State(relations=[nova_compute()]))
     assert set(system.installed) == {"pacemaker-remote", "pacemaker-cli-utils"}
     assert out.unit_status == testing.BlockedStatus("Missing relations: pacemaker-remote")
-    assert system.text(REMOTE_NODE_NAME_FILE) == f"{FQDN}\n"
+    assert system.text(hostnames.REMOTE_NODE_NAME_FILE) == f"{FQDN}\n"
     assert out.opened_ports == {testing.TCPPort(3121)}
 
 
@@ -70,9 +69,12 @@ def test_failed_package_install_blocks_with_the_fix_and_no_traceback(ctx, system
     monkeypatch.setattr(system, "install_packages", broken)
     out = ctx.run(ctx.on.install(), testing.State())
     assert out.unit_status == testing.BlockedStatus(
-        "Package installation failed (RuntimeError); check the machine's apt access and retry "
-        "with juju resolve"
+        "Package installation failed (RuntimeError); check the machine's apt access (retried "
+        "on the next hook)"
     )
+    monkeypatch.delattr(system, "install_packages")  # apt works again
+    ctx.run(ctx.on.update_status(), out)
+    assert set(system.installed) == {"pacemaker-remote", "pacemaker-cli-utils"}
 
 
 # What hacluster receives -----------------------------------------------------------------------
@@ -309,7 +311,37 @@ def test_status_says_what_the_recorded_crm_mon_says_about_this_node(
     out = ctx.run(ctx.on.update_status(), ready_state)
     assert out.unit_status == status
     assert json.loads(sent(out)["remote-hostname"]) == fqdn
-    assert system.text(REMOTE_NODE_NAME_FILE) == f"{fqdn}\n"
+    assert system.text(hostnames.REMOTE_NODE_NAME_FILE) == f"{fqdn}\n"
+
+
+def test_nova_compute_registering_another_name_blocks_but_the_node_keeps_working(
+    ctx, system, ready_state
+):
+    system.write_file(hostnames.NOVA_CONF, "[DEFAULT]\nhost = virt-node-01\n",
+                      owner="root", group="nova", mode=0o640)  # fmt: skip
+    out = ctx.run(ctx.on.config_changed(), ready_state)
+    assert out.unit_status == testing.BlockedStatus(
+        "Host name mismatch: this hypervisor is virt-node-01.maas (FQDN) but nova-compute "
+        "registers virt-node-01 (/etc/nova/nova.conf [DEFAULT] host); make them equal, or "
+        "Masakari ignores its failures"
+    )
+    assert system.read_file(workload.AUTHKEY) == KEY
+    assert "pacemaker_remote" in system.running
+    assert json.loads(sent(out)["remote-hostname"]) == FQDN  # the name MAAS knows
+
+
+def test_nova_conf_naming_the_fqdn_is_consistent(ctx, system, ready_state):
+    system.write_file(hostnames.NOVA_CONF, f"[DEFAULT]\nhost = {FQDN}\n",
+                      owner="root", group="nova", mode=0o640)  # fmt: skip
+    out = ctx.run(ctx.on.config_changed(), ready_state)
+    assert out.unit_status == testing.ActiveStatus(f"Remote node {FQDN} online in cluster")
+
+
+def test_live_answer_through_pacemaker_remoted_says_online(ctx, system, ready_state):
+    recorded = (DATA / "crm_mon-2.1.5-on-remote.xml").read_text()
+    system.responders[("crm_mon",)] = lambda argv: RunResult(0, recorded, "")
+    out = ctx.run(ctx.on.update_status(), ready_state)
+    assert out.unit_status == testing.ActiveStatus(f"Remote node {FQDN} online in cluster")
 
 
 def test_crm_mon_runs_with_a_timeout_and_a_hung_cluster_does_not_hang_the_hook(
