@@ -10,6 +10,7 @@ import ops
 
 import masakari_monitors_workload as workload
 from charm_common import hostnames, relations
+from charm_common.services import restart_pending, stopped_services_status
 from charm_common.status import (
     Config,
     Unready,
@@ -102,16 +103,12 @@ class MasakariMonitorsCharm(ops.CharmBase):
         if self._stored.paused:
             return ops.MaintenanceStatus("Paused. Use the resume action to start services")
         self._apply_enablement(ctx)
-        for service in list(self._stored.pending_restarts):
-            if service in ctx.services:
-                logger.info("restarting %s: its configuration changed", service)
-                self.system.restart_service(service)
-        self._stored.pending_restarts = []
-        stopped = [s for s in ctx.services if not self.system.service_running(s)]
-        if stopped:
-            return ops.BlockedStatus(
-                f"Services not running: {', '.join(stopped)} (see journalctl -u {stopped[0]})"
-            )
+        self._stored.pending_restarts, failed = restart_pending(
+            self.system, [s for s in self._stored.pending_restarts if s in ctx.services]
+        )
+        problem = failed or stopped_services_status(self.system, ctx.services)
+        if problem:
+            return problem
         return ops.ActiveStatus("Unit is ready")
 
     # Config ---------------------------------------------------------------------------------

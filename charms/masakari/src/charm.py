@@ -15,6 +15,7 @@ import masakari_workload as workload
 from charm_common import relations
 from charm_common.hostnames import is_hostname
 from charm_common.origin import UBUNTU_SERIES, Origin, OriginError, os_series, parse_origin
+from charm_common.services import restart_pending, stopped_services_status
 from charm_common.status import (
     Config,
     Unready,
@@ -122,15 +123,12 @@ class MasakariCharm(ops.CharmBase):
         self._ensure_database_migrated(release, ctx)
         if self._stored.paused:
             return ops.MaintenanceStatus("Paused. Use the resume action to start services")
-        for service in list(self._stored.pending_restarts):
-            logger.info("restarting %s: its configuration changed", service)
-            self.system.restart_service(service)
-        self._stored.pending_restarts = []
-        stopped = [s for s in workload.SERVICES if not self.system.service_running(s)]
-        if stopped:
-            return ops.BlockedStatus(
-                f"Services not running: {', '.join(stopped)} (see journalctl -u {stopped[0]})"
-            )
+        self._stored.pending_restarts, failed = restart_pending(
+            self.system, list(self._stored.pending_restarts)
+        )
+        problem = failed or stopped_services_status(self.system, workload.SERVICES)
+        if problem:
+            return problem
         message = "Unit is ready"
         if self._clustered():
             message += " and clustered"

@@ -11,6 +11,7 @@ import ops
 
 import pacemaker_remote_workload as workload
 from charm_common import hostnames, pacemaker, relations
+from charm_common.services import restart_pending
 from charm_common.status import Config, Unready, invalid_config, missing_relations
 from charm_common.system import HostSystem, System
 
@@ -98,17 +99,10 @@ class PacemakerRemoteCharm(ops.CharmBase):
         if self._stored.paused:
             return ops.MaintenanceStatus("Paused. Use the resume action to start services")
         if self._stored.restart_pending:
-            logger.info("restarting %s: the authkey changed", workload.SERVICE)
-            try:
-                self.system.restart_service(workload.SERVICE)
-            except Exception as error:  # systemd fails in many ways
-                # The hook succeeds so the pending restart is remembered and retried.
-                logger.error("restarting %s failed: %s", workload.SERVICE, error)
-                return ops.BlockedStatus(
-                    f"{workload.SERVICE} failed to restart (see journalctl -u "
-                    f"{workload.SERVICE}); retrying on the next hook"
-                )
-            self._stored.restart_pending = False
+            still_pending, failed = restart_pending(self.system, [workload.SERVICE])
+            self._stored.restart_pending = bool(still_pending)
+            if failed:
+                return failed
         if not self.system.service_running(workload.SERVICE):
             return ops.BlockedStatus(
                 f"{workload.SERVICE} not running (see journalctl -u {workload.SERVICE})"

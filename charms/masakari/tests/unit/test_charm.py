@@ -540,3 +540,21 @@ def test_security_checklist_passes_on_a_default_unit_and_names_failures(ctx, sys
     with pytest.raises(testing.ActionFailed, match="masakari.conf-permissions"):
         ctx.run(ctx.on.action("security-checklist"), tls)
     assert "0644" in ctx.action_results["masakari.conf-permissions"]
+
+
+def test_a_failed_restart_blocks_and_is_retried_on_the_next_hook(ctx, system, ready_state):
+    ready = ctx.run(ctx.on.config_changed(), ready_state)
+
+    def broken(name):
+        raise RuntimeError("Job for apache2.service failed")
+
+    original, system.restart_service = system.restart_service, broken
+    changed = ctx.run(ctx.on.config_changed(), dataclasses.replace(ready, config={"debug": True}))
+    assert changed.unit_status == testing.BlockedStatus(
+        "apache2 failed to restart (see journalctl -u apache2); retrying on the next hook"
+    )
+    system.restart_service = original
+    restarts = len(system.restarts)
+    retried = ctx.run(ctx.on.update_status(), changed)
+    assert system.restarts[restarts:] == ["apache2", "masakari-engine"]
+    assert retried.unit_status == testing.ActiveStatus("Unit is ready")
