@@ -10,6 +10,7 @@ import ops
 
 import masakari_monitors_workload as workload
 from charm_common import hostnames, relations
+from charm_common.reconcile import ReconcilingCharm
 from charm_common.services import restart_pending, stopped_services_status
 from charm_common.status import (
     Config,
@@ -18,7 +19,6 @@ from charm_common.status import (
     invalid_config,
     missing_relations,
 )
-from charm_common.system import HostSystem, System
 
 logger = logging.getLogger(__name__)
 
@@ -49,38 +49,19 @@ class Settings:
     process_list: tuple[dict[str, object], ...]
 
 
-class MasakariMonitorsCharm(ops.CharmBase):
-    # Production talks to the real machine; unit tests and the lab put their own System here.
-    system: System = HostSystem()
+class MasakariMonitorsCharm(ReconcilingCharm):
+    RELATIONS = ("container", "identity-credentials", "certificates")
     _stored = ops.StoredState()
 
     def __init__(self, framework: ops.Framework) -> None:
         super().__init__(framework)
         # disabled: monitors this charm stopped because their enable-*-monitor option is false.
         self._stored.set_default(paused=False, pending_restarts=[], disabled=[])
-        for event in (
-            self.on.install, self.on.upgrade_charm, self.on.config_changed, self.on.start,
-            self.on.update_status,
-        ):  # fmt: skip
-            framework.observe(event, self._reconcile)
-        for endpoint in ("container", "identity-credentials", "certificates"):
-            relation_events = self.on[endpoint]
-            for event in (
-                relation_events.relation_joined, relation_events.relation_changed,
-                relation_events.relation_departed, relation_events.relation_broken,
-            ):  # fmt: skip
-                framework.observe(event, self._reconcile)
         framework.observe(self.on.pause_action, self._on_pause)
         framework.observe(self.on.resume_action, self._on_resume)
         framework.observe(self.on.restart_services_action, self._on_restart_services)
 
     # The one reconcile path -----------------------------------------------------------------
-
-    def _reconcile(self, _event: ops.EventBase | None = None) -> None:
-        try:
-            self.unit.status = self._converge()
-        except Unready as unready:
-            self.unit.status = unready.status
 
     def _converge(self) -> ops.StatusBase:
         settings = self._settings()

@@ -8,6 +8,7 @@ import pathlib
 import jinja2
 import yaml
 
+from charm_common.files import ManagedFile, services_to_restart, write_changed
 from charm_common.system import System
 
 COMMON_PACKAGE = "masakari-monitors-common"
@@ -122,16 +123,6 @@ class MonitorsContext:
         return tuple(MONITORS[key].service for key in MONITORS if key in self.enabled)
 
 
-@dataclasses.dataclass(frozen=True)
-class ManagedFile:
-    path: str
-    content: bytes
-    owner: str
-    group: str
-    mode: int
-    restarts: tuple[str, ...]  # services that must restart when this file changes
-
-
 def drop_in_path(service: str) -> str:
     return f"/etc/systemd/system/{service}.service.d/{DROP_IN_NAME}"
 
@@ -171,18 +162,12 @@ def render(ctx: MonitorsContext) -> list[ManagedFile]:
 
 def write_files(system: System, files: list[ManagedFile]) -> list[str]:
     """Write what changed; reload systemd for changed drop-ins; return services to restart."""
-    restart: set[str] = set()
-    units_changed = False
-    for file in files:
-        if system.write_file(file.path, file.content, owner=file.owner, group=file.group,
-                             mode=file.mode):  # fmt: skip
-            restart.update(file.restarts)
-            units_changed |= file.path.startswith("/etc/systemd/")
-    if units_changed:
+    changed = write_changed(system, files)
+    if any(file.path.startswith("/etc/systemd/") for file in changed):
         result = system.run(["systemctl", "daemon-reload"], timeout=120)
         if not result.ok:
             raise WorkloadError(f"systemctl daemon-reload failed: {result.stderr.strip()[-200:]}")
-    return [s for s in SERVICES if s in restart]
+    return services_to_restart(changed, SERVICES)
 
 
 def render_process_list(processes: tuple[dict[str, object], ...]) -> bytes:

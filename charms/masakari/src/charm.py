@@ -15,6 +15,7 @@ import masakari_workload as workload
 from charm_common import relations
 from charm_common.hostnames import is_hostname
 from charm_common.origin import UBUNTU_SERIES, Origin, OriginError, os_series, parse_origin
+from charm_common.reconcile import ReconcilingCharm
 from charm_common.services import restart_pending, stopped_services_status
 from charm_common.status import (
     Config,
@@ -24,7 +25,6 @@ from charm_common.status import (
     missing_relations,
     redact,
 )
-from charm_common.system import HostSystem, System
 
 logger = logging.getLogger(__name__)
 
@@ -69,26 +69,13 @@ class Settings:
     ignore_instances_in_error_state: bool
 
 
-class MasakariCharm(ops.CharmBase):
-    # Production talks to the real machine; unit tests and the lab put their own System here.
-    system: System = HostSystem()
+class MasakariCharm(ReconcilingCharm):
+    RELATIONS = (*REQUIRED_RELATIONS, "ha", "cluster")
     _stored = ops.StoredState()
 
     def __init__(self, framework: ops.Framework) -> None:
         super().__init__(framework)
         self._stored.set_default(applied_origin=None, paused=False, pending_restarts=[])
-        for event in (
-            self.on.install, self.on.upgrade_charm, self.on.config_changed, self.on.start,
-            self.on.update_status, self.on.leader_elected,
-        ):  # fmt: skip
-            framework.observe(event, self._reconcile)
-        for endpoint in (*REQUIRED_RELATIONS, "ha", "cluster"):
-            relation_events = self.on[endpoint]
-            for event in (
-                relation_events.relation_joined, relation_events.relation_changed,
-                relation_events.relation_departed, relation_events.relation_broken,
-            ):  # fmt: skip
-                framework.observe(event, self._reconcile)
         framework.observe(self.on.pause_action, self._on_pause)
         framework.observe(self.on.resume_action, self._on_resume)
         framework.observe(self.on.restart_services_action, self._on_restart_services)
@@ -96,12 +83,6 @@ class MasakariCharm(ops.CharmBase):
         framework.observe(self.on.security_checklist_action, self._on_security_checklist)
 
     # The one reconcile path -----------------------------------------------------------------
-
-    def _reconcile(self, _event: ops.EventBase | None = None) -> None:
-        try:
-            self.unit.status = self._converge()
-        except Unready as unready:
-            self.unit.status = unready.status
 
     def _converge(self) -> ops.StatusBase:
         settings = self._settings()

@@ -7,6 +7,7 @@ import pathlib
 
 import jinja2
 
+from charm_common.files import ManagedFile, services_to_restart, write_changed
 from charm_common.origin import release_major, release_of
 from charm_common.system import RunResult, System
 
@@ -99,16 +100,6 @@ class MasakariContext:
         return "/usr/bin/masakari-wsgi"
 
 
-@dataclasses.dataclass(frozen=True)
-class ManagedFile:
-    path: str
-    content: bytes
-    owner: str
-    group: str
-    mode: int
-    restarts: tuple[str, ...]  # services that must restart when this file changes
-
-
 def render(ctx: MasakariContext) -> list[ManagedFile]:
     def template(name: str) -> bytes:
         return (
@@ -137,14 +128,10 @@ def render(ctx: MasakariContext) -> list[ManagedFile]:
 
 def write_files(system: System, files: list[ManagedFile]) -> list[str]:
     """Write what changed; return the services to restart, in SERVICES order."""
-    restart: set[str] = set()
-    for file in files:
-        if system.write_file(file.path, file.content, owner=file.owner, group=file.group,
-                             mode=file.mode):  # fmt: skip
-            restart.update(file.restarts)
-            if file.path == API_SITE:
-                enable_api_site(system)
-    return [s for s in SERVICES if s in restart]
+    changed = write_changed(system, files)
+    if any(file.path == API_SITE for file in changed):
+        enable_api_site(system)
+    return services_to_restart(changed, SERVICES)
 
 
 def enable_api_site(system: System) -> None:

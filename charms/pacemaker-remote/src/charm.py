@@ -11,9 +11,9 @@ import ops
 
 import pacemaker_remote_workload as workload
 from charm_common import hostnames, pacemaker, relations
+from charm_common.reconcile import ReconcilingCharm
 from charm_common.services import restart_pending
 from charm_common.status import Config, Unready, invalid_config, missing_relations
-from charm_common.system import HostSystem, System
 
 logger = logging.getLogger(__name__)
 
@@ -30,36 +30,17 @@ class Settings:
     remote_address: str | None  # None: the pacemaker-remote binding's address
 
 
-class PacemakerRemoteCharm(ops.CharmBase):
-    # Production talks to the real machine; unit tests and the lab put their own System here.
-    system: System = HostSystem()
+class PacemakerRemoteCharm(ReconcilingCharm):
+    RELATIONS = (ENDPOINT, "juju-info")
     _stored = ops.StoredState()
 
     def __init__(self, framework: ops.Framework) -> None:
         super().__init__(framework)
         self._stored.set_default(paused=False, restart_pending=False)
-        for event in (
-            self.on.install, self.on.upgrade_charm, self.on.config_changed, self.on.start,
-            self.on.update_status,
-        ):  # fmt: skip
-            framework.observe(event, self._reconcile)
-        for endpoint in (ENDPOINT, "juju-info"):
-            relation_events = self.on[endpoint]
-            for event in (
-                relation_events.relation_joined, relation_events.relation_changed,
-                relation_events.relation_departed, relation_events.relation_broken,
-            ):  # fmt: skip
-                framework.observe(event, self._reconcile)
         framework.observe(self.on.pause_action, self._on_pause)
         framework.observe(self.on.resume_action, self._on_resume)
 
     # The one reconcile path -----------------------------------------------------------------
-
-    def _reconcile(self, _event: ops.EventBase | None = None) -> None:
-        try:
-            self.unit.status = self._converge()
-        except Unready as unready:
-            self.unit.status = unready.status
 
     def _converge(self) -> ops.StatusBase:
         settings = self._settings()
