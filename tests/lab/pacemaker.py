@@ -423,8 +423,10 @@ def wait_for(what: str, predicate, timeout: float, interval: float = 0.5, log_ta
 
 
 def fence_history_xml(node: str) -> str:
-    return control_run(["stonith_admin", "--history", node, "--output-as=xml"], check=False,
-                       timeout=20).stdout
+    """All fencing actions against `node`, newest first (without --verbose, stonith_admin
+    shows only the latest completed one)."""
+    return control_run(["stonith_admin", "--history", node, "--verbose", "--output-as=xml"],
+                       check=False, timeout=20).stdout
 
 
 # --------------------------------------------------------------------------- failover watch
@@ -501,9 +503,11 @@ def fail_and_watch(host: hosts.Host, scenario: str, inject=hosts.link_down,
     timeline = Timeline(scenario, host.fqdn, time.time(), [])
     inject(host)
     timeline.add(time.time(), f"{inject.__name__} ({host.short})")
-    seen_unclean = False
+    seen_unclean = failing_recorded = False
     deadline = time.monotonic() + fence_timeout
+    polls = 0
     while True:
+        polls += 1
         text = crm_mon_xml()
         node = node_states(text).get(host.fqdn, {})
         now = time.time()
@@ -514,6 +518,14 @@ def fail_and_watch(host: hosts.Host, scenario: str, inject=hosts.link_down,
                    crm_mon_from_host(observer))
         if node.get("unclean") == "true" and node.get("online") == "false":
             seen_unclean = True
+        if seen_unclean and not failing_recorded and polls % 8 == 0:
+            # Pacemaker drops failed attempts from the history once a fence succeeds: keep
+            # one snapshot taken while they are there.
+            history = fence_history_xml(host.fqdn)
+            if 'status="failed"' in history:
+                record(f"fence-history-{scenario}-while-failing", history)
+                record(f"crm_mon-{scenario}-fence-failing", crm_mon_xml())
+                failing_recorded = True
         if seen_unclean and node.get("unclean") == "false":
             timeline.add(now, "fenced in crm_mon (online=false unclean=false)")
             record(f"crm_mon-{scenario}-fenced", text)
