@@ -532,12 +532,14 @@ def fail_and_watch(host: hosts.Host, scenario: str, inject=hosts.link_down,
             break
         if time.monotonic() > deadline:
             _add_log_marks(timeline, log, offset, host)
+            fence_lines = [line for line in _log_lines_since(log, offset)
+                           if "pacemaker-fenced" in line and "notice" in line]
             raise LabError(f"fence {host.fqdn}",
-                           f"not fenced within {fence_timeout:.0f}s (crm_mon: {node})\n"
+                           f"not fenced within {fence_timeout:.0f}s (crm_mon: online="
+                           f"{node.get('online')} unclean={node.get('unclean')})\n"
                            + timeline.render(),
-                           "[external/maas]\n" + hosts.tail(plugin_log, 10) + "\n[pacemaker]\n"
-                           + "\n".join(line for line in _log_lines_since(log, offset)
-                                        if "fenc" in line.lower())[-3000:])
+                           "[external/maas]\n" + hosts.tail(plugin_log, 6)
+                           + "\n[pacemaker-fenced]\n" + "\n".join(fence_lines[-6:]))
         time.sleep(0.25)
     _add_log_marks(timeline, log, offset, host)
     record(f"fence-history-{scenario}", fence_history_xml(host.fqdn))
@@ -751,11 +753,17 @@ def status() -> str:
 
 
 def main(argv: Sequence[str]) -> int:
-    usage = "usage: python -m tests.lab.pacemaker up|down|status"
-    if len(argv) != 1 or argv[0] not in ("up", "down", "status"):
+    usage = ("usage: python -m tests.lab.pacemaker up|down|status|fail HOST\n"
+             "  fail HOST: ip link set eth0 down on HOST, print the fencing timeline")
+    if not argv or argv[0] not in ("up", "down", "status", "fail") or \
+            len(argv) != (2 if argv[0] == "fail" else 1):
         print(usage, file=sys.stderr)
         return 2
     try:
+        if argv[0] == "fail":
+            timeline = fail_and_watch(hosts.load().host(argv[1]), "manual")
+            print(timeline.render())
+            return 0
         if argv[0] == "up":
             t0 = time.monotonic()
             hosts.up()

@@ -260,3 +260,24 @@ def test_host_that_never_comes_back_is_reported(lab):
     pacemaker.control_run(["stonith_admin", "--unfence", host.fqdn], timeout=60)
     pacemaker.wait_rejoin(host, timeline, timeout=60)
     print("\n" + timeline.render())
+
+
+@needs_root
+def test_fence_that_fails_is_reported_with_the_plugin_log(lab):
+    host = lab.host("virt-node-02.maas")
+    maas_emulator.set_faults(unavailable_for=600)
+    try:
+        with pytest.raises(LabError) as err:
+            pacemaker.fail_and_watch(host, "fence-fails", fence_timeout=15)
+    finally:
+        maas_emulator.set_faults(unavailable_for=0)
+    assert err.value.step == f"fence {host.fqdn}"
+    assert "HTTP 503" in err.value.log_tail  # the plugin's own words, from its log
+    assert "fence attempt failed" in err.value.message  # the timeline so far
+    print("\n" + err.value.report())
+    # MAAS is back: Pacemaker's next retry fences the host, which then rejoins.
+    pacemaker.wait_for("fence after MAAS is back",
+                       lambda: pacemaker.node_states().get(host.fqdn, {}).get("unclean")
+                       == "false", 60)
+    assert hosts.power_state(host) == "on"  # reset: powered off, then on again
+    pacemaker.wait_rejoin(host, timeout=60)
