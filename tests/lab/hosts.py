@@ -1,16 +1,16 @@
 """Lab hosts: hypervisors emulated as network + mount + UTS namespaces on a private bridge.
 
 Each host (virt-node-01.maas, ...) gets
-- a network namespace `mlab-<short name>` whose only link, `eth0`, is a veth on bridge `br0`
-  (the bridge lives in namespace `mlab-sw`, so nothing but one veth is added to the root one);
+- a network namespace `masakari-lab-<short name>` whose only link, `eth0`, is a veth on
+  bridge `br0` (in namespace `masakari-lab-sw`, so only one veth is added to the root one);
 - a mount namespace with its own /etc and /var/log (overlays on the real ones, so packages'
   files stay visible while everything a daemon writes stays per host), fresh /run, /tmp and
   /dev/shm (tmpfs, emptied on every "boot"), and private /var/lib/<daemon> directories;
 - a UTS namespace whose hostname is the host's FQDN, and an /etc/hosts naming every lab host,
   so `socket.getfqdn()` inside gives the same FQDN (as the pacemaker-remote charm expects).
 
-The control side (the root network namespace) gets `mlab0` with the subnet's first address:
-services the hosts need are bound there. The hosts have no route off the subnet.
+The control side (the root network namespace) gets `masakari-lab0` with the subnet's first
+address: services the hosts need are bound there. The hosts have no route off the subnet.
 
 Daemons started with `start_daemon` are also the host's "boot services": `power_off` cuts the
 link and SIGKILLs every process in the host's network namespace; `power_on` empties /run, /tmp
@@ -42,8 +42,8 @@ CONFIG_FILE = RUN / "hosts.json"
 DEFAULT_HOSTS = ("virt-node-01.maas", "virt-node-02.maas", "virt-node-10.maas")
 # A private subnet that exists only on the lab bridge; override if it clashes locally.
 DEFAULT_SUBNET = os.environ.get("MASAKARI_LAB_PCMK_SUBNET", "10.213.0.0/24")
-NETNS_PREFIX = "mlab-"
-ROOT_LINK = "mlab0"
+NETNS_PREFIX = "masakari-lab-"
+ROOT_LINK = "masakari-lab0"
 HOST_LINK = "eth0"
 # /var/lib directories each host has for itself (the rest of /var/lib is the machine's).
 PRIVATE_VAR_LIB = ("pacemaker", "nova", "masakari", "masakarimonitors")
@@ -141,11 +141,12 @@ def ensure_packages(packages: Iterable[str]) -> list[str]:
     lists = Path("/var/lib/apt/lists")
     if not any(lists.glob("*_Packages*")):
         sh(["apt-get", "update"], timeout=600, env=env)
-    sh(
-        ["apt-get", "install", "-y", "--no-install-recommends", *missing],
-        timeout=1200,
-        env=env,
-    )
+    install = ["apt-get", "install", "-y", "--no-install-recommends", *missing]
+    try:
+        sh(install, timeout=1200, env=env)
+    except LabError:  # stale package lists on a reused machine: refresh once, retry
+        sh(["apt-get", "update"], timeout=600, env=env)
+        sh(install, timeout=1200, env=env)
     return missing
 
 
@@ -417,28 +418,25 @@ def down() -> list[str]:
     Returns what it had to force (for the caller to report); safe to run twice.
     """
     notes: list[str] = []
-    lab = None
-    try:
-        lab = load()
-    except LabError:
-        pass
-    hosts = lab.hosts if lab else []
-    for host in hosts:
-        netns = Path("/run/netns") / host.netns
-        pids = pids_in_namespace("net", netns)
-        kill_all(pids, signal.SIGTERM)
+    # Found from the system rather than from hosts.json, so a half-built lab is removed too.
+    netns_dir = Path("/run/netns")
+    names = sorted(n for n in os.listdir(netns_dir) if n.startswith(NETNS_PREFIX)) \
+        if netns_dir.is_dir() else []
+    for name in names:
+        netns = netns_dir / name
+        kill_all(pids_in_namespace("net", netns), signal.SIGTERM)
         left = wait_until_dead(lambda n=netns: pids_in_namespace("net", n), 10)
         if left:
-            notes.append(f"{host.fqdn}: SIGKILL {left}")
+            notes.append(f"{name}: SIGKILL {left}")
             kill_all(left)
-            wait_until_dead(lambda n=netns: pids_in_namespace("net", n), 5)
+            if wait_until_dead(lambda n=netns: pids_in_namespace("net", n), 5):
+                notes.append(f"{name}: processes survived SIGKILL")
     if NS_DIR.exists():
         for ns_file in sorted(NS_DIR.iterdir()):
             if ns_file.suffix in (".mnt", ".uts") and not ns_file.name.startswith("control"):
                 subprocess.run(["umount", str(ns_file)], capture_output=True, check=False)
-    for name in [h.netns for h in hosts] + [NETNS_PREFIX + "sw"]:
-        if Path("/run/netns", name).exists():
-            sh(["ip", "netns", "del", name], check=False)
+    for name in names:
+        sh(["ip", "netns", "del", name], check=False)
     if Path(f"/sys/class/net/{ROOT_LINK}").exists():
         sh(["ip", "link", "del", ROOT_LINK], check=False)
     created = RUN / "created-mountpoints"
