@@ -222,20 +222,25 @@ def _form_op(body: bytes, content_type: str) -> str | None:
     return values.get("op", [None])[0]
 
 
-def describe() -> dict:
-    def handler(name: str, path: str, actions: list[tuple[str, str, str | None]]) -> dict:
-        return {"name": name, "path": f"{API}{path}", "params": [],
+def describe(base: str) -> dict:
+    """The API description python-libmaas builds its client from (handlers and actions)."""
+
+    def handler(name: str, path: str, params: list[str],
+                actions: list[tuple[str, str, str | None]]) -> dict:
+        return {"name": name, "doc": f"{name} (Masakari lab emulator)", "path": f"{API}{path}",
+                "uri": f"{base}{API}{path}", "params": params,
                 "actions": [{"name": a, "method": m, "op": op, "restful": op is None,
                              "doc": ""} for a, m, op in actions]}
 
-    machines = handler("MachinesHandler", "machines/", [("read", "GET", None)])
-    machine = handler("MachineHandler", "machines/{system_id}/",
+    machines = handler("MachinesHandler", "machines/", [], [("read", "GET", None)])
+    machine = handler("MachineHandler", "machines/{system_id}/", ["system_id"],
                       [("read", "GET", None), ("power_off", "POST", "power_off"),
                        ("power_on", "POST", "power_on"),
                        ("query_power_state", "GET", "query_power_state")])
-    version = handler("VersionHandler", "version/", [("read", "GET", None)])
+    version = handler("VersionHandler", "version/", [], [("read", "GET", None)])
     return {"doc": "MAAS API (Masakari lab emulator)", "hash": "lab",
-            "resources": [{"name": h["name"], "anon": h if h is version else None, "auth": h}
+            "resources": [{"name": h["name"], "anon": h if h is version else None,
+                           "auth": None if h is version else h}
                           for h in (machines, machine, version)]}
 
 
@@ -268,7 +273,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self._send(404, "Unknown API path")
         path = parsed.path[len(API):]
         if path == "describe/":
-            return self._send(200, describe())
+            return self._send(200, describe(f"http://{self.headers.get('Host', '')}"))
         if path == "version/":
             return self._send(200, {"capabilities": ["networks-management", "static-ipaddresses",
                                                      "authenticate-api"],

@@ -281,3 +281,20 @@ def test_fence_that_fails_is_reported_with_the_plugin_log(lab):
                        == "false", 60)
     assert hosts.power_state(host) == "on"  # reset: powered off, then on again
     pacemaker.wait_rejoin(host, timeout=60)
+
+
+@needs_root
+def test_python_libmaas_client_works_against_the_emulator(lab):
+    """The client library hacluster's real plugin uses (PyPI python-libmaas) talks to it."""
+    client = pytest.importorskip("maas.client", reason="python-libmaas is not installed")
+    host = lab.host("virt-node-10.maas")
+    maas = client.connect(maas_emulator.url(lab), apikey=maas_emulator.credentials())
+    assert maas.version.get().version == maas_emulator.MAAS_VERSION
+    [machine] = maas.machines.list(hostnames=[host.fqdn])  # libmaas sends the short name
+    assert (machine.hostname, machine.system_id) == (host.short, maas_emulator.system_id(
+        host.fqdn))
+    assert machine.power_state.value == "on"
+    assert machine.query_power_state().value == "on"
+    stranger = client.connect(maas_emulator.url(lab), apikey="a:b:c")
+    with pytest.raises(Exception, match="401"):
+        stranger.machines.list(hostnames=[host.fqdn])
