@@ -146,6 +146,9 @@ def lab():
           f"PSS {after['pss_mib']:.0f} MiB, CPU "
           f"{100 * (after['cpu_seconds'] - before['cpu_seconds']) / 10:.1f}% of one core")
     yield created
+    usage = pacemaker.resource_usage()
+    print(f"\nat the end: {usage['processes']} processes, RSS {usage['rss_mib']:.0f} MiB, "
+          f"CPU {usage['cpu_seconds']:.1f}s used by the lab daemons still running")
     if os.environ.get("MASAKARI_LAB_RECORD") == "1":
         RECORDED.mkdir(exist_ok=True)
         for path in pacemaker.RECORD_DIR.glob("*.xml"):
