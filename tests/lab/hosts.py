@@ -474,6 +474,13 @@ def leftovers() -> list[str]:
         mount_point = line.split()[4]
         if mount_point.startswith(str(STATE)):
             found.append(f"mount {mount_point}")
+    for pidfile in RUN.glob("**/*.pid") if RUN.exists() else []:
+        try:
+            pid = int(pidfile.read_text().strip())
+        except (OSError, ValueError):
+            continue
+        if alive(pid):
+            found.append(f"process {pid} ({pidfile.name})")
     return found
 
 

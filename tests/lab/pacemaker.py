@@ -662,16 +662,17 @@ def up(relation_units: Mapping[str, Mapping[str, str]] | None = None,
     configure_from_relations(units, credentials, settings)
     names = [r.hostname for r in remotes]
 
-    wait_idle(names, timeout)
+    wait_idle(names, timeout, require_idle=False)
     timings["total"] = time.monotonic() - t0
     return timings
 
 
-def wait_idle(names: Sequence[str] | None = None, timeout: float = 90) -> None:
-    """Wait until the remotes are online and clean and the controller has nothing to do.
+def wait_idle(names: Sequence[str] | None = None, timeout: float = 90,
+              require_idle: bool = True) -> None:
+    """Wait until the remotes are online and clean and (require_idle) the controller is idle.
 
-    Injecting a failure while a transition runs (e.g. the STONITH monitors' 25 s start-delay
-    right after `up`) delays the fence request until that transition ends.
+    Call it before injecting a failure: while a transition runs (for the first 25 s after
+    `up`, the STONITH monitors' start-delay), a fence request waits for that transition.
     """
     lab = hosts.load()
     names = list(names) if names is not None else [h.fqdn for h in lab.hosts]
@@ -682,6 +683,8 @@ def wait_idle(names: Sequence[str] | None = None, timeout: float = 90) -> None:
         if not all(states.get(n, {}).get("online") == "true"
                    and states.get(n, {}).get("unclean") == "false" for n in names):
             return False
+        if not require_idle:
+            return True
         if re.search(r'pending="(?!false")', text):  # an operation (a monitor's start-delay)
             return False
         state = control_run(["crmadmin", "-q", "-S", CONTROL_NAME], check=False, timeout=10)
