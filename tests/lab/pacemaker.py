@@ -284,6 +284,8 @@ def _create_control(lab: hosts.Lab, dc_deadtime: str) -> None:
               str(d / "log-pacemaker")])
     hosts.sh(["chown", "root:haclient", str(authkey), str(d / "etc-pacemaker")])
     os.chmod(d / "etc-pacemaker", 0o750)  # noqa: S103 - as hacluster: root:haclient
+    # Pacemaker logs CIB changes, st-maas's apikey included (as it does under hacluster).
+    os.chmod(d / "log-pacemaker", 0o750)  # noqa: S103
     binds = "\n".join(f"mount --bind {d / sub} {target}" for sub, target in dirs.items())
     script = (
         binds + "\n"
@@ -785,6 +787,9 @@ def main(argv: Sequence[str]) -> int:
             print(status())
     except LabError as err:
         print(err.report(), file=sys.stderr)
+        if argv[0] == "up":
+            print("state and logs are kept; `python -m tests.lab.pacemaker down` removes the "
+                  "lab", file=sys.stderr)
         return 1
     return 0
 
