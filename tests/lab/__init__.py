@@ -1,1 +1,1 @@
-"""The lab: the charm suite on a local cloud of real Debian services (see DESIGN.md section 5)."""
+"""A local cloud of real OpenStack services that the suite's charms deploy onto."""

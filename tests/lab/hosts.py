@@ -566,7 +566,7 @@ def daemon_log(host: Host, name: str) -> Path:
 def stop_daemon(host: Host, name: str, timeout: float = 10) -> None:
     """SIGTERM the daemon (and its session), SIGKILL after timeout; it stays a boot service."""
     pid = daemon_pid(host, name)
-    if pid is None:
+    if pid is None or pid not in processes(host):  # gone, or a recycled pid: not ours
         return
     kill_all([pid], signal.SIGTERM)
     if wait_until_dead(lambda: [pid] if alive(pid) else [], timeout):

@@ -92,7 +92,11 @@ def stop() -> None:
     if not pidfile.exists():
         return
     pid = int(pidfile.read_text())
-    if hosts.alive(pid):
+    try:
+        ours = b"tests.lab.maas_emulator" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        ours = False
+    if ours and hosts.alive(pid):  # never signal a recycled pid
         hosts.kill_all([pid], signal.SIGTERM)
         if hosts.wait_until_dead(lambda: [pid] if hosts.alive(pid) else [], 5):
             hosts.kill_all([pid])

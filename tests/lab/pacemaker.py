@@ -715,9 +715,10 @@ def down() -> list[str]:
     """Stop pacemaker, remotes, corosync and the emulator, then the hosts. Safe to repeat."""
     notes: list[str] = []
     pidfile = CONTROL_DIR / "pacemakerd.pid"
-    if pidfile.exists() and control_pids():
+    pacemakerd = int(pidfile.read_text()) if pidfile.exists() else None
+    if pacemakerd in control_pids():  # only while that pid is still ours (no recycled pid)
         # pacemakerd stops its children and the remote connections in order.
-        hosts.kill_all([int(pidfile.read_text())], signal.SIGTERM)
+        hosts.kill_all([pacemakerd], signal.SIGTERM)
         if hosts.wait_until_dead(lambda: [p for p in control_pids()
                                           if "corosync" not in _comm(p)], 40):
             notes.append("pacemaker did not stop in 40 s")
