@@ -262,8 +262,8 @@ def load() -> Lab:
     try:
         data = json.loads(CONFIG_FILE.read_text())
     except FileNotFoundError as err:
-        raise LabError("load", "the lab hosts are not up; run `python -m tests.lab.pacemaker up` "
-                                 "(or hosts.up())") from err
+        raise LabError("load", "the lab hosts are not up; run `python -m tests.lab.pacemaker up`"
+                       " (or hosts.up())") from err
     return Lab(
         subnet=data["subnet"],
         control_ip=data["control_ip"],
