@@ -200,6 +200,12 @@ def test_lab_hosts_are_namespaced_and_named(lab):
     assert not Path("/etc/pacemaker/authkey").exists() or \
         Path("/etc/pacemaker/authkey").read_bytes() != \
         (hosts.RUN / "control/etc-pacemaker/authkey").read_bytes()
+    # What masakari-hostmonitor runs on a compute host: rc 0, nothing on stderr, all remotes.
+    seen = hosts.run(lab.hosts[0], ["crm_mon", "-X"], check=False)
+    assert (seen.returncode, seen.stderr) == (0, "")
+    states = pacemaker.node_states(seen.stdout)
+    assert all(states[h.fqdn]["type"] == "remote" and states[h.fqdn]["online"] == "true"
+               for h in lab.hosts)
     listening = hosts.sh(["ss", "-ltnH", "sport", "=", ":5240"])
     assert f"{lab.control_ip}:5240" in listening and "0.0.0.0:5240" not in listening
 
@@ -259,10 +265,20 @@ def test_host_that_never_comes_back_is_reported(lab):
         assert hosts.processes(host) == []
     finally:
         maas_emulator.set_faults(broken=[])
-    # The operator powers it on through the fencing device (the plugin's `on`).
-    pacemaker.control_run(["stonith_admin", "--unfence", host.fqdn], timeout=60)
-    pacemaker.wait_rejoin(host, timeline, timeout=60)
+    # The operator powers it on through the fencing device (the plugin's `on`); it takes the
+    # emulated machine 3 s to boot.
+    maas_emulator.set_faults(boot_delay=3)
+    try:
+        pacemaker.control_run(["stonith_admin", "--unfence", host.fqdn], timeout=60)
+        pacemaker.wait_rejoin(host, timeline, timeout=60)
+    finally:
+        maas_emulator.set_faults(boot_delay=0)
     print("\n" + timeline.render())
+    [on_requested] = [e["t"] for e in maas_emulator.events(timeline.t0)
+                      if e["event"] == "power_on_requested" and e["machine"] == host.short][1:]
+    [booted] = [e["t"] for e in maas_emulator.events(timeline.t0)
+                if e["event"] == "powered_on" and e["machine"] == host.short]
+    assert booted - on_requested >= 3
 
 
 @needs_root
