@@ -216,7 +216,7 @@ def make_namespaces(name: str, hostname: str, setup_script: str) -> tuple[Path, 
     uts.touch()
     script = (
         "set -e\n"
-        "findmnt -rn -t nsfs -o TARGET | sort -r | while read -r m; do umount -l \"$m\"; done\n"
+        'findmnt -rn -t nsfs -o TARGET | sort -r | while read -r m; do umount -l "$m"; done\n'
         f"umount -l {shlex.quote(str(NS_DIR))} 2>/dev/null || true\n"
         f"hostname {shlex.quote(hostname)}\n" + setup_script
     )
@@ -262,8 +262,10 @@ def load() -> Lab:
     try:
         data = json.loads(CONFIG_FILE.read_text())
     except FileNotFoundError as err:
-        raise LabError("load", "the lab hosts are not up; run `python -m tests.lab.pacemaker up`"
-                       " (or hosts.up())") from err
+        raise LabError(
+            "load",
+            "the lab hosts are not up; run `python -m tests.lab.pacemaker up` (or hosts.up())",
+        ) from err
     return Lab(
         subnet=data["subnet"],
         control_ip=data["control_ip"],
@@ -292,8 +294,9 @@ def plan(hostnames: Sequence[str], subnet: str) -> Lab:
     hosts = []
     for index, fqdn in enumerate(hostnames):
         if not re.fullmatch(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9-]+)+", fqdn):
-            raise LabError("plan", f"host name {fqdn!r} is not a lower-case FQDN like "
-                                   "virt-node-01.maas")
+            raise LabError(
+                "plan", f"host name {fqdn!r} is not a lower-case FQDN like virt-node-01.maas"
+            )
         match = re.search(r"-(\d+)$", fqdn.split(".")[0])
         octet = 100 + int(match.group(1)) if match and int(match.group(1)) < 100 else 11 + index
         hosts.append(Host(fqdn=fqdn, ip=str(ipaddress.ip_address(base + octet))))
@@ -315,16 +318,21 @@ def up(hostnames: Sequence[str] = DEFAULT_HOSTS, subnet: str = DEFAULT_SUBNET) -
     _keep_last_run()
     RUN.mkdir(parents=True, exist_ok=True)
     CONFIG_FILE.write_text(
-        json.dumps({"subnet": lab.subnet, "control_ip": lab.control_ip,
-                    "hosts": [asdict(h) for h in lab.hosts]}, indent=2)
+        json.dumps(
+            {
+                "subnet": lab.subnet,
+                "control_ip": lab.control_ip,
+                "hosts": [asdict(h) for h in lab.hosts],
+            },
+            indent=2,
+        )
     )
     prefix = ipaddress.ip_network(lab.subnet).prefixlen
     sw = NETNS_PREFIX + "sw"
     sh(["ip", "netns", "add", sw])
     sh(["ip", "-n", sw, "link", "add", "br0", "type", "bridge"])
     sh(["ip", "-n", sw, "link", "set", "br0", "up"])
-    sh(["ip", "link", "add", ROOT_LINK, "type", "veth", "peer", "name", "v-control",
-        "netns", sw])
+    sh(["ip", "link", "add", ROOT_LINK, "type", "veth", "peer", "name", "v-control", "netns", sw])
     sh(["ip", "-n", sw, "link", "set", "v-control", "master", "br0", "up"])
     sh(["ip", "addr", "add", f"{lab.control_ip}/{prefix}", "dev", ROOT_LINK])
     sh(["ip", "link", "set", ROOT_LINK, "up"])
@@ -337,8 +345,10 @@ def _keep_last_run() -> None:
     """Move the previous run's state and logs to last-run/ (one generation is kept)."""
     if not RUN.exists():
         return
-    if any(line.split()[4].startswith(str(RUN)) for line in
-           Path("/proc/self/mountinfo").read_text().splitlines()):
+    if any(
+        line.split()[4].startswith(str(RUN))
+        for line in Path("/proc/self/mountinfo").read_text().splitlines()
+    ):
         raise LabError("hosts up", f"{RUN} still has mounts; run `down` first")
     last = STATE / "last-run"
     if last.exists():
@@ -351,16 +361,34 @@ def _check_subnet_free(lab: Lab) -> None:
     for line in sh(["ip", "-4", "-o", "addr"]).splitlines():
         addr = line.split()[3]
         if ipaddress.ip_interface(addr).network.overlaps(net):
-            raise LabError("hosts up", f"subnet {net} is already in use here ({line.split()[1]} "
-                                       f"has {addr}); set MASAKARI_LAB_PCMK_SUBNET to another")
+            raise LabError(
+                "hosts up",
+                f"subnet {net} is already in use here ({line.split()[1]} "
+                f"has {addr}); set MASAKARI_LAB_PCMK_SUBNET to another",
+            )
 
 
 def _create_host(lab: Lab, host: Host, prefix: int) -> None:
     sw = NETNS_PREFIX + "sw"
     peer = "vh" + host.ip.rsplit(".", 1)[1]
     sh(["ip", "netns", "add", host.netns])
-    sh(["ip", "-n", sw, "link", "add", peer, "type", "veth", "peer", "name", HOST_LINK,
-        "netns", host.netns])
+    sh(
+        [
+            "ip",
+            "-n",
+            sw,
+            "link",
+            "add",
+            peer,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            HOST_LINK,
+            "netns",
+            host.netns,
+        ]
+    )
     sh(["ip", "-n", sw, "link", "set", peer, "master", "br0", "up"])
     sh(["ip", "-n", host.netns, "addr", "add", f"{host.ip}/{prefix}", "dev", HOST_LINK])
     sh(["ip", "-n", host.netns, "link", "set", HOST_LINK, "up"])
@@ -380,8 +408,10 @@ def _create_host(lab: Lab, host: Host, prefix: int) -> None:
             with open(RUN / "created-mountpoints", "a") as f:
                 f.write(f"{target}\n")
         binds.append(f"mount --bind {private} {target}")
-    hosts_file = "127.0.0.1 localhost\n" + f"{lab.control_ip} lab-control\n" + "".join(
-        f"{h.ip} {h.fqdn} {h.short}\n" for h in lab.hosts
+    hosts_file = (
+        "127.0.0.1 localhost\n"
+        + f"{lab.control_ip} lab-control\n"
+        + "".join(f"{h.ip} {h.fqdn} {h.short}\n" for h in lab.hosts)
     )
     script = "\n".join(
         [
@@ -405,12 +435,18 @@ def _create_host(lab: Lab, host: Host, prefix: int) -> None:
 
 def _boot_prepare(host: Host) -> None:
     """What a boot does to volatile directories: empty /run, /tmp, /dev/shm; recreate basics."""
-    run(host, ["sh", "-c",
-               "find /run /tmp /dev/shm -mindepth 1 -delete; "
-               "mkdir -p /run/lock /run/crm /var/lib/pacemaker/cib /var/lib/pacemaker/pengine "
-               "/var/lib/pacemaker/blackbox /var/lib/pacemaker/cores /var/log/pacemaker; "
-               "chmod 1777 /run/lock; chown hacluster:haclient /run/crm /var/lib/pacemaker/* "
-               "/var/log/pacemaker; chmod 0750 /run/crm"])
+    run(
+        host,
+        [
+            "sh",
+            "-c",
+            "find /run /tmp /dev/shm -mindepth 1 -delete; "
+            "mkdir -p /run/lock /run/crm /var/lib/pacemaker/cib /var/lib/pacemaker/pengine "
+            "/var/lib/pacemaker/blackbox /var/lib/pacemaker/cores /var/log/pacemaker; "
+            "chmod 1777 /run/lock; chown hacluster:haclient /run/crm /var/lib/pacemaker/* "
+            "/var/log/pacemaker; chmod 0750 /run/crm",
+        ],
+    )
 
 
 def down() -> list[str]:
@@ -421,8 +457,11 @@ def down() -> list[str]:
     notes: list[str] = []
     # Found from the system rather than from hosts.json, so a half-built lab is removed too.
     netns_dir = Path("/run/netns")
-    names = sorted(n for n in os.listdir(netns_dir) if n.startswith(NETNS_PREFIX)) \
-        if netns_dir.is_dir() else []
+    names = (
+        sorted(n for n in os.listdir(netns_dir) if n.startswith(NETNS_PREFIX))
+        if netns_dir.is_dir()
+        else []
+    )
     for name in names:
         netns = netns_dir / name
         kill_all(pids_in_namespace("net", netns), signal.SIGTERM)
@@ -454,8 +493,9 @@ def down() -> list[str]:
 
 def release_ns_dir() -> None:
     """Unmount the namespace-file directory once nothing is bound in it any more."""
-    if NS_DIR.exists() and not any(p.suffix in (".mnt", ".uts") and _is_mount(p)
-                                   for p in NS_DIR.iterdir()):
+    if NS_DIR.exists() and not any(
+        p.suffix in (".mnt", ".uts") and _is_mount(p) for p in NS_DIR.iterdir()
+    ):
         subprocess.run(["umount", str(NS_DIR)], capture_output=True, check=False)
 
 
@@ -491,8 +531,16 @@ def leftovers() -> list[str]:
 def command(host: Host, argv: Sequence[str], env: dict[str, str] | None = None) -> list[str]:
     """argv prefixed so that it runs inside `host` (its net, mount and UTS namespaces)."""
     env_args = [f"{k}={v}" for k, v in (env or {}).items()]
-    return ["nsenter", *host.ns_args(), "--wd=/", "--", "env", f"PATH={SYSTEM_PATH}", *env_args,
-            *argv]
+    return [
+        "nsenter",
+        *host.ns_args(),
+        "--wd=/",
+        "--",
+        "env",
+        f"PATH={SYSTEM_PATH}",
+        *env_args,
+        *argv,
+    ]
 
 
 def run(
@@ -507,25 +555,36 @@ def run(
     """Run a command inside `host` and wait for it."""
     text = not isinstance(input, bytes)
     try:
-        proc = subprocess.run(command(host, argv, env), input=input, capture_output=True,
-                              text=text, timeout=timeout, check=False)
+        proc = subprocess.run(
+            command(host, argv, env),
+            input=input,
+            capture_output=True,
+            text=text,
+            timeout=timeout,
+            check=False,
+        )
     except subprocess.TimeoutExpired as err:
-        raise LabError(f"run on {host.fqdn}", f"{shlex.join(argv)} timed out ({timeout}s)") \
-            from err
+        raise LabError(
+            f"run on {host.fqdn}", f"{shlex.join(argv)} timed out ({timeout}s)"
+        ) from err
     if check and proc.returncode != 0:
         out = proc.stdout + proc.stderr if text else (proc.stdout + proc.stderr).decode()
-        raise LabError(f"run on {host.fqdn}", f"{shlex.join(argv)} exited {proc.returncode}",
-                       out[-2000:])
+        raise LabError(
+            f"run on {host.fqdn}", f"{shlex.join(argv)} exited {proc.returncode}", out[-2000:]
+        )
     return proc
 
 
-def write_file(host: Host, path: str, data: bytes, mode: int = 0o644, owner: str = "root",
-               group: str = "root") -> None:
+def write_file(
+    host: Host, path: str, data: bytes, mode: int = 0o644, owner: str = "root", group: str = "root"
+) -> None:
     """Write a file inside `host` atomically, with mode and owner set before it appears."""
     tmp = f"{path}.lab-tmp"
-    script = (f"umask 077; mkdir -p \"$(dirname {shlex.quote(path)})\"; cat > {shlex.quote(tmp)}"
-              f" && chown {owner}:{group} {shlex.quote(tmp)} && chmod {mode:o} {shlex.quote(tmp)}"
-              f" && mv {shlex.quote(tmp)} {shlex.quote(path)}")
+    script = (
+        f'umask 077; mkdir -p "$(dirname {shlex.quote(path)})"; cat > {shlex.quote(tmp)}'
+        f" && chown {owner}:{group} {shlex.quote(tmp)} && chmod {mode:o} {shlex.quote(tmp)}"
+        f" && mv {shlex.quote(tmp)} {shlex.quote(path)}"
+    )
     run(host, ["sh", "-c", script], input=data)
 
 
@@ -533,8 +592,14 @@ def read_file(host: Host, path: str) -> bytes:
     return run(host, ["cat", path], input=b"").stdout
 
 
-def start_daemon(host: Host, name: str, argv: Sequence[str], *,
-                 env: dict[str, str] | None = None, boot: bool = True) -> int:
+def start_daemon(
+    host: Host,
+    name: str,
+    argv: Sequence[str],
+    *,
+    env: dict[str, str] | None = None,
+    boot: bool = True,
+) -> int:
     """Start a daemon inside `host`; its output goes to daemons/<name>.log in the host dir.
 
     With boot=True it is a boot service: `power_on` starts it again.
@@ -547,8 +612,12 @@ def start_daemon(host: Host, name: str, argv: Sequence[str], *,
 def _start(host: Host, name: str, spec: dict) -> int:
     daemons = host.dir / "daemons"
     env = {"PATH": SYSTEM_PATH, "LANG": "C.UTF-8"}
-    return spawn_detached(command(host, spec["argv"], spec["env"]), daemons / f"{name}.pid",
-                          daemons / f"{name}.log", env)
+    return spawn_detached(
+        command(host, spec["argv"], spec["env"]),
+        daemons / f"{name}.pid",
+        daemons / f"{name}.log",
+        env,
+    )
 
 
 def daemon_pid(host: Host, name: str) -> int | None:

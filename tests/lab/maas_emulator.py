@@ -74,11 +74,17 @@ def start(lab: hosts.Lab, power_off_latency: float = DEFAULT_POWER_OFF_LATENCY) 
             f.write(key)
     set_faults(power_off_latency=power_off_latency)
     pidfile = DIR / "emulator.pid"
-    env = {"PATH": os.environ.get("PATH", hosts.SYSTEM_PATH),
-           "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
-           "MASAKARI_LAB_STATE": str(hosts.STATE_ROOT)}
-    hosts.spawn_detached([sys.executable, "-m", "tests.lab.maas_emulator", "serve"], pidfile,
-                         DIR / "emulator.log", env)
+    env = {
+        "PATH": os.environ.get("PATH", hosts.SYSTEM_PATH),
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+        "MASAKARI_LAB_STATE": str(hosts.STATE_ROOT),
+    }
+    hosts.spawn_detached(
+        [sys.executable, "-m", "tests.lab.maas_emulator", "serve"],
+        pidfile,
+        DIR / "emulator.log",
+        env,
+    )
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         if "listening" in (DIR / "emulator.log").read_text(errors="replace"):
@@ -107,9 +113,14 @@ def credentials() -> str:
     return CREDENTIALS_FILE.read_text().strip()
 
 
-def set_faults(*, power_off_latency: float | None = None, boot_delay: float | None = None,
-               unavailable_for: float | None = None, conflict_for: float | None = None,
-               broken: list[str] | None = None) -> dict:
+def set_faults(
+    *,
+    power_off_latency: float | None = None,
+    boot_delay: float | None = None,
+    unavailable_for: float | None = None,
+    conflict_for: float | None = None,
+    broken: list[str] | None = None,
+) -> dict:
     """Change the emulator's behaviour from now on (read on every request).
 
     power_off_latency: seconds from power_off to the host really being off (a BMC's delay).
@@ -198,7 +209,7 @@ def _oauth_params(header: str) -> dict[str, str]:
     if not header.startswith("OAuth "):
         return {}
     params = {}
-    for key, value in re.findall(r'(\w+)="([^"]*)"', header[len("OAuth "):]):
+    for key, value in re.findall(r'(\w+)="([^"]*)"', header[len("OAuth ") :]):
         params[key] = urllib.parse.unquote(value)
     return params
 
@@ -212,9 +223,11 @@ def check_auth(header: str | None, key: str) -> int:
     needed = ("oauth_consumer_key", "oauth_token", "oauth_signature", "oauth_signature_method")
     if any(k not in params for k in needed) or params["oauth_signature_method"] != "PLAINTEXT":
         return 400
-    ok = (secrets.compare_digest(params["oauth_consumer_key"], consumer)
-          and secrets.compare_digest(params["oauth_token"], token)
-          and secrets.compare_digest(params["oauth_signature"], "&" + secret))
+    ok = (
+        secrets.compare_digest(params["oauth_consumer_key"], consumer)
+        and secrets.compare_digest(params["oauth_token"], token)
+        and secrets.compare_digest(params["oauth_signature"], "&" + secret)
+    )
     return 0 if ok else 401
 
 
@@ -229,23 +242,46 @@ def _form_op(body: bytes, content_type: str) -> str | None:
 def describe(base: str) -> dict:
     """The API description python-libmaas builds its client from (handlers and actions)."""
 
-    def handler(name: str, path: str, params: list[str],
-                actions: list[tuple[str, str, str | None]]) -> dict:
-        return {"name": name, "doc": f"{name} (Masakari lab emulator)", "path": f"{API}{path}",
-                "uri": f"{base}{API}{path}", "params": params,
-                "actions": [{"name": a, "method": m, "op": op, "restful": op is None,
-                             "doc": ""} for a, m, op in actions]}
+    def handler(
+        name: str, path: str, params: list[str], actions: list[tuple[str, str, str | None]]
+    ) -> dict:
+        return {
+            "name": name,
+            "doc": f"{name} (Masakari lab emulator)",
+            "path": f"{API}{path}",
+            "uri": f"{base}{API}{path}",
+            "params": params,
+            "actions": [
+                {"name": a, "method": m, "op": op, "restful": op is None, "doc": ""}
+                for a, m, op in actions
+            ],
+        }
 
     machines = handler("MachinesHandler", "machines/", [], [("read", "GET", None)])
-    machine = handler("MachineHandler", "machines/{system_id}/", ["system_id"],
-                      [("read", "GET", None), ("power_off", "POST", "power_off"),
-                       ("power_on", "POST", "power_on"),
-                       ("query_power_state", "GET", "query_power_state")])
+    machine = handler(
+        "MachineHandler",
+        "machines/{system_id}/",
+        ["system_id"],
+        [
+            ("read", "GET", None),
+            ("power_off", "POST", "power_off"),
+            ("power_on", "POST", "power_on"),
+            ("query_power_state", "GET", "query_power_state"),
+        ],
+    )
     version = handler("VersionHandler", "version/", [], [("read", "GET", None)])
-    return {"doc": "MAAS API (Masakari lab emulator)", "hash": "lab",
-            "resources": [{"name": h["name"], "anon": h if h is version else None,
-                           "auth": None if h is version else h}
-                          for h in (machines, machine, version)]}
+    return {
+        "doc": "MAAS API (Masakari lab emulator)",
+        "hash": "lab",
+        "resources": [
+            {
+                "name": h["name"],
+                "anon": h if h is version else None,
+                "auth": None if h is version else h,
+            }
+            for h in (machines, machine, version)
+        ],
+    }
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -275,29 +311,44 @@ class Handler(http.server.BaseHTTPRequestHandler):
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         if not parsed.path.startswith(API):
             return self._send(404, "Unknown API path")
-        path = parsed.path[len(API):]
+        path = parsed.path[len(API) :]
         if path == "describe/":
             return self._send(200, describe(f"http://{self.headers.get('Host', '')}"))
         if path == "version/":
-            return self._send(200, {"capabilities": ["networks-management", "static-ipaddresses",
-                                                     "authenticate-api"],
-                                    "version": MAAS_VERSION, "subversion": "masakari-lab"})
+            return self._send(
+                200,
+                {
+                    "capabilities": [
+                        "networks-management",
+                        "static-ipaddresses",
+                        "authenticate-api",
+                    ],
+                    "version": MAAS_VERSION,
+                    "subversion": "masakari-lab",
+                },
+            )
         auth = check_auth(self.headers.get("Authorization"), self.key)
         if auth:
             _record("auth_failed", path=path, status=auth)
-            return self._send(auth, "Authorization Error: 'Invalid API key'" if auth == 401
-                              else "Bad OAuth request")
+            return self._send(
+                auth,
+                "Authorization Error: 'Invalid API key'" if auth == 401 else "Bad OAuth request",
+            )
         if path == "machines/" and method == "GET":
             wanted = set(query.get("hostname", []))
-            found = [self.machines.as_json(h) for h in self.machines.all()
-                     if not wanted or h.short in wanted]
+            found = [
+                self.machines.as_json(h)
+                for h in self.machines.all()
+                if not wanted or h.short in wanted
+            ]
             return self._send(200, found)
         match = re.fullmatch(r"machines/([a-z0-9]+)/", path)
         host = self.machines.by_id(match.group(1)) if match else None
         if host is None:
             return self._send(404, "Not Found")
         op = (query.get("op") or [None])[0] or (
-            _form_op(body, self.headers.get("Content-Type", "")) if body else None)
+            _form_op(body, self.headers.get("Content-Type", "")) if body else None
+        )
         if method == "GET" and op is None:
             return self._send(200, self.machines.as_json(host))
         if method == "GET" and op == "query_power_state":
@@ -313,19 +364,27 @@ class Handler(http.server.BaseHTTPRequestHandler):
         sid = system_id(host.fqdn)
         if now < faults.get("unavailable_until", 0):
             _record("answered_503", machine=host.short, op=op)
-            return self._send(503, f"Unable to change power state to '{op[6:]}' for node "
-                                   f"{host.short}: another action is already in progress "
-                                   "for that node.", {"Retry-After": "10"})
+            return self._send(
+                503,
+                f"Unable to change power state to '{op[6:]}' for node "
+                f"{host.short}: another action is already in progress "
+                "for that node.",
+                {"Retry-After": "10"},
+            )
         if now < faults.get("conflict_until", 0):
             _record("answered_409", machine=host.short, op=op)
-            return self._send(409, "Conflict: the transaction could not be serialised.",
-                              {"Retry-After": "5"})
+            return self._send(
+                409, "Conflict: the transaction could not be serialised.", {"Retry-After": "5"}
+            )
         with self.machines.lock:
             if sid in self.machines.busy:
                 _record("answered_503", machine=host.short, op=op, reason="busy")
-                return self._send(503, f"Unable to change power state for node {host.short}: "
-                                       "another action is already in progress for that node.",
-                                  {"Retry-After": "10"})
+                return self._send(
+                    503,
+                    f"Unable to change power state for node {host.short}: "
+                    "another action is already in progress for that node.",
+                    {"Retry-After": "10"},
+                )
             self.machines.busy.add(sid)
         _record(f"{op}_requested", machine=host.short, client=self.client_address[0])
         latency = float(faults.get("power_off_latency", DEFAULT_POWER_OFF_LATENCY))

@@ -41,15 +41,27 @@ from pathlib import Path
 from tests.lab import hosts, maas_emulator, stonith
 from tests.lab.hosts import LabError
 
-PACKAGES = ("pacemaker", "pacemaker-cli-utils", "corosync", "crmsh", "cluster-glue",
-            "resource-agents", "iproute2", "util-linux", "python3")
+PACKAGES = (
+    "pacemaker",
+    "pacemaker-cli-utils",
+    "corosync",
+    "crmsh",
+    "cluster-glue",
+    "resource-agents",
+    "iproute2",
+    "util-linux",
+    "python3",
+)
 CONTROL_NAME = "lab-control"
 CONTROL_DIR = hosts.RUN / "control"
 REMOTE_ROOT = hosts.STATE / "cache" / "pacemaker-remote"  # extracted .deb, kept across runs
 REMOTED = "/usr/sbin/pacemaker-remoted"
 KEY_FILE = hosts.RUN / "pacemaker-key"
-PCMK_ENV = {"PCMK_logfile": "/var/log/pacemaker/pacemaker.log", "PCMK_logfacility": "none",
-            "PCMK_debug": "no"}
+PCMK_ENV = {
+    "PCMK_logfile": "/var/log/pacemaker/pacemaker.log",
+    "PCMK_logfacility": "none",
+    "PCMK_debug": "no",
+}
 REMOTE_SERVICE = "pacemaker_remote"
 # hacluster defaults (config.yaml) the lab keeps; the lab may shorten the recheck interval.
 HACLUSTER_FAILURE_TIMEOUT = 180
@@ -109,29 +121,38 @@ def parse_remote_units(units: Mapping[str, Mapping[str, str]]) -> list[Remote]:
         if hostname is None:
             continue  # hacluster waits for this key too
         if not isinstance(hostname, str) or "." not in hostname:
-            raise LabError("relation data", f"{unit}: remote-hostname={hostname!r} must be the "
-                                            "host's FQDN (socket.getfqdn()), a JSON string")
+            raise LabError(
+                "relation data",
+                f"{unit}: remote-hostname={hostname!r} must be the "
+                "host's FQDN (socket.getfqdn()), a JSON string",
+            )
         ip = values["remote-ip"]
         try:
             ipaddress.ip_address(ip)
         except (TypeError, ValueError) as err:
-            raise LabError("relation data", f"{unit}: remote-ip={ip!r} must be the IP address "
-                                            "of the pacemaker-remote binding, a JSON string") \
-                from err
+            raise LabError(
+                "relation data",
+                f"{unit}: remote-ip={ip!r} must be the IP address "
+                "of the pacemaker-remote binding, a JSON string",
+            ) from err
         stonith_hostname = values["stonith-hostname"]
         if stonith_hostname is not None and not isinstance(stonith_hostname, str):
-            raise LabError("relation data", f"{unit}: stonith-hostname={stonith_hostname!r} "
-                                            "must be a JSON string or null")
+            raise LabError(
+                "relation data",
+                f"{unit}: stonith-hostname={stonith_hostname!r} must be a JSON string or null",
+            )
         enable = values["enable-resources"]
         if not isinstance(enable, bool):
-            raise LabError("relation data", f"{unit}: enable-resources={enable!r} must be JSON "
-                                            "true or false")
+            raise LabError(
+                "relation data", f"{unit}: enable-resources={enable!r} must be JSON true or false"
+            )
         remotes.append(Remote(unit, hostname, str(ip), stonith_hostname or None, enable))
     return remotes
 
 
-def stand_in_remote_unit_data(lab: hosts.Lab, enable_stonith: bool = True,
-                              enable_resources: bool = False) -> dict[str, dict[str, str]]:
+def stand_in_remote_unit_data(
+    lab: hosts.Lab, enable_stonith: bool = True, enable_resources: bool = False
+) -> dict[str, dict[str, str]]:
     """What pacemaker-remote units on the lab hosts would send (until the charm drives this).
 
     The charm integration replaces this with the relation data the pacemaker-remote charm
@@ -148,15 +169,24 @@ def stand_in_remote_unit_data(lab: hosts.Lab, enable_stonith: bool = True,
     return units
 
 
-def crm_configuration(remotes: Sequence[Remote], maas_url: str, maas_credentials: str,
-                      settings: ClusterSettings, members: Sequence[str] = (CONTROL_NAME,)) -> str:
+def crm_configuration(
+    remotes: Sequence[Remote],
+    maas_url: str,
+    maas_credentials: str,
+    settings: ClusterSettings,
+    members: Sequence[str] = (CONTROL_NAME,),
+) -> str:
     """The crm configuration hacluster's leader would create for these remotes."""
     # One atomic `load update`, so there is no window with STONITH on and remotes unplaced
     # (the ordering problem of LP #1884284 cannot arise).
-    properties = {"no-quorum-policy": settings.no_quorum_policy,
-                  "cluster-recheck-interval": settings.cluster_recheck_interval}
-    lines = [f"rsc_defaults rsc-options: resource-stickiness=100 "
-             f"failure-timeout={HACLUSTER_FAILURE_TIMEOUT}"]
+    properties = {
+        "no-quorum-policy": settings.no_quorum_policy,
+        "cluster-recheck-interval": settings.cluster_recheck_interval,
+    }
+    lines = [
+        f"rsc_defaults rsc-options: resource-stickiness=100 "
+        f"failure-timeout={HACLUSTER_FAILURE_TIMEOUT}"
+    ]
     agreed = {r.enable_resources for r in remotes}
     if len(agreed) == 1:  # hacluster sets symmetry only when all remotes agree
         properties["symmetric-cluster"] = str(agreed.pop()).lower()
@@ -165,31 +195,38 @@ def crm_configuration(remotes: Sequence[Remote], maas_url: str, maas_credentials
     if settings.monitor_timeout:
         monitor += f" timeout={settings.monitor_timeout}"
     for remote in remotes:
-        lines.append(f"primitive {remote.hostname} ocf:pacemaker:remote params "
-                     f"server={remote.ip} reconnect_interval={settings.reconnect_interval} "
-                     f"{monitor}")
+        lines.append(
+            f"primitive {remote.hostname} ocf:pacemaker:remote params "
+            f"server={remote.ip} reconnect_interval={settings.reconnect_interval} "
+            f"{monitor}"
+        )
         if opt_in:
             for number, member in enumerate(members):
                 score = 200 if number == 0 else 0  # one member here: it is the preferred one
-                lines.append(f"location loc-{remote.hostname}-{member} {remote.hostname} "
-                             f"{score}: {member}")
+                lines.append(
+                    f"location loc-{remote.hostname}-{member} {remote.hostname} {score}: {member}"
+                )
     names = set()
     for remote in remotes:
         if remote.stonith_hostname:
             names.update({remote.stonith_hostname, remote.stonith_hostname.split(".")[0]})
     if names:
         st_op = "op monitor interval=25 start-delay=25 timeout=25"
-        lines.append(f"primitive st-maas stonith:external/maas params url='{maas_url}' "
-                     f"apikey='{maas_credentials}' hostnames='{' '.join(sorted(names))}' {st_op}")
-        lines.append(f"primitive st-null stonith:null params hostlist='{' '.join(members)}' "
-                     f"{st_op}")
+        lines.append(
+            f"primitive st-maas stonith:external/maas params url='{maas_url}' "
+            f"apikey='{maas_credentials}' hostnames='{' '.join(sorted(names))}' {st_op}"
+        )
+        lines.append(
+            f"primitive st-null stonith:null params hostlist='{' '.join(members)}' {st_op}"
+        )
         if opt_in:
             for member in members:
                 lines.append(f"location loc-st-maas-{member} st-maas 0: {member}")
                 lines.append(f"location loc-st-null-{member} st-null 0: {member}")
     properties["stonith-enabled"] = "true" if names else "false"
-    lines.insert(0, "property cib-bootstrap-options: "
-                 + " ".join(f"{k}={v}" for k, v in properties.items()))
+    lines.insert(
+        0, "property cib-bootstrap-options: " + " ".join(f"{k}={v}" for k, v in properties.items())
+    )
     return "\n".join(lines) + "\n"
 
 
@@ -199,27 +236,46 @@ def crm_configuration(remotes: Sequence[Remote], maas_url: str, maas_credentials
 def control_command(argv: Sequence[str], env: Mapping[str, str] | None = None) -> list[str]:
     """argv prefixed to run on the control side (root netns, the control mount/UTS ns)."""
     env_args = [f"{k}={v}" for k, v in (env or {}).items()]
-    return ["nsenter", f"--mount={hosts.NS_DIR / 'control.mnt'}",
-            f"--uts={hosts.NS_DIR / 'control.uts'}", "--wd=/", "--", "env",
-            f"PATH={hosts.SYSTEM_PATH}", *env_args, *argv]
+    return [
+        "nsenter",
+        f"--mount={hosts.NS_DIR / 'control.mnt'}",
+        f"--uts={hosts.NS_DIR / 'control.uts'}",
+        "--wd=/",
+        "--",
+        "env",
+        f"PATH={hosts.SYSTEM_PATH}",
+        *env_args,
+        *argv,
+    ]
 
 
-def control_run(argv: Sequence[str], *, check: bool = True, timeout: float = 60,
-                input: str | None = None) -> subprocess.CompletedProcess:  # noqa: A002
+def control_run(
+    argv: Sequence[str], *, check: bool = True, timeout: float = 60, input: str | None = None
+) -> subprocess.CompletedProcess:  # noqa: A002
     try:
-        proc = subprocess.run(control_command(argv), capture_output=True, text=True,
-                              timeout=timeout, input=input, check=False)
+        proc = subprocess.run(
+            control_command(argv),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            input=input,
+            check=False,
+        )
     except subprocess.TimeoutExpired as err:
         raise LabError("control", f"{shlex.join(argv)} timed out ({timeout}s)") from err
     if check and proc.returncode != 0:
-        raise LabError("control", f"{shlex.join(argv)} exited {proc.returncode}",
-                       (proc.stdout + proc.stderr)[-2000:])
+        raise LabError(
+            "control",
+            f"{shlex.join(argv)} exited {proc.returncode}",
+            (proc.stdout + proc.stderr)[-2000:],
+        )
     return proc
 
 
 def control_log(name: str = "pacemaker") -> Path:
-    return CONTROL_DIR / ("log-corosync/corosync.log" if name == "corosync"
-                          else "log-pacemaker/pacemaker.log")
+    return CONTROL_DIR / (
+        "log-corosync/corosync.log" if name == "corosync" else "log-pacemaker/pacemaker.log"
+    )
 
 
 def ensure_software() -> None:
@@ -248,8 +304,11 @@ def ensure_software() -> None:
 def _check_root_ipc_free() -> None:
     out = hosts.sh(["ss", "-xlH"])
     if "@cib_rw" in out or "@pacemakerd" in out:
-        raise LabError("pacemaker up", "a Pacemaker already runs in the root network namespace "
-                                       "(its IPC sockets are taken); stop it first")
+        raise LabError(
+            "pacemaker up",
+            "a Pacemaker already runs in the root network namespace "
+            "(its IPC sockets are taken); stop it first",
+        )
 
 
 def _write_key() -> str:
@@ -262,10 +321,15 @@ def _write_key() -> str:
 
 def _create_control(lab: hosts.Lab, dc_deadtime: str) -> None:
     d = CONTROL_DIR
-    dirs = {"etc-corosync": "/etc/corosync", "etc-pacemaker": "/etc/pacemaker",
-            "lib-pacemaker": "/var/lib/pacemaker", "lib-corosync": "/var/lib/corosync",
-            "log-pacemaker": "/var/log/pacemaker", "log-corosync": "/var/log/corosync",
-            "stonith-external": "/usr/lib/stonith/plugins/external"}
+    dirs = {
+        "etc-corosync": "/etc/corosync",
+        "etc-pacemaker": "/etc/pacemaker",
+        "lib-pacemaker": "/var/lib/pacemaker",
+        "lib-corosync": "/var/lib/corosync",
+        "log-pacemaker": "/var/log/pacemaker",
+        "log-corosync": "/var/log/corosync",
+        "stonith-external": "/usr/lib/stonith/plugins/external",
+    }
     for sub in dirs:
         (d / sub).mkdir(parents=True, exist_ok=True)
     for sub in ("cib", "pengine", "blackbox", "cores"):
@@ -280,8 +344,9 @@ def _create_control(lab: hosts.Lab, dc_deadtime: str) -> None:
     fd = os.open(authkey, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o440)
     with os.fdopen(fd, "wb") as f:
         f.write(key)
-    hosts.sh(["chown", "-R", "hacluster:haclient", str(d / "lib-pacemaker"),
-              str(d / "log-pacemaker")])
+    hosts.sh(
+        ["chown", "-R", "hacluster:haclient", str(d / "lib-pacemaker"), str(d / "log-pacemaker")]
+    )
     hosts.sh(["chown", "root:haclient", str(authkey), str(d / "etc-pacemaker")])
     os.chmod(d / "etc-pacemaker", 0o750)  # noqa: S103 - as hacluster: root:haclient
     # Pacemaker logs CIB changes, st-maas's apikey included (as it does under hacluster).
@@ -345,8 +410,12 @@ def _seed_cib(dc_deadtime: str) -> str:
 
 def _start_control_daemon(name: str, argv: Sequence[str]) -> int:
     env = {"PATH": hosts.SYSTEM_PATH, "LANG": "C.UTF-8"}
-    return hosts.spawn_detached(control_command(argv, PCMK_ENV), CONTROL_DIR / f"{name}.pid",
-                                CONTROL_DIR / f"{name}.out", env)
+    return hosts.spawn_detached(
+        control_command(argv, PCMK_ENV),
+        CONTROL_DIR / f"{name}.pid",
+        CONTROL_DIR / f"{name}.out",
+        env,
+    )
 
 
 def control_pids() -> list[int]:
@@ -362,8 +431,14 @@ def install_remote_authkey(host: hosts.Host, key_b64: str) -> None:
     Stand-in until the charm's handler runs in the lab; the integration replaces this call with
     the charm reading `pacemaker-key` from hacluster's relation data (`hacluster_sends()`).
     """
-    hosts.write_file(host, "/etc/pacemaker/authkey", base64.b64decode(key_b64), mode=0o440,
-                     owner="root", group="haclient")
+    hosts.write_file(
+        host,
+        "/etc/pacemaker/authkey",
+        base64.b64decode(key_b64),
+        mode=0o440,
+        owner="root",
+        group="haclient",
+    )
 
 
 def hacluster_sends() -> dict[str, str]:
@@ -374,15 +449,24 @@ def hacluster_sends() -> dict[str, str]:
 def start_remote(host: hosts.Host) -> int:
     """Start pacemaker_remoted on a host as a boot service (as the distro unit would)."""
     if hosts.run(host, ["test", "-x", REMOTED], check=False).returncode != 0:
-        hosts.run(host, ["mount", "-t", "overlay", "overlay", "-o",
-                         f"lowerdir={REMOTE_ROOT}/usr/sbin:/usr/sbin", "/usr/sbin"])
+        hosts.run(
+            host,
+            [
+                "mount",
+                "-t",
+                "overlay",
+                "overlay",
+                "-o",
+                f"lowerdir={REMOTE_ROOT}/usr/sbin:/usr/sbin",
+                "/usr/sbin",
+            ],
+        )
     return hosts.start_daemon(host, REMOTE_SERVICE, [REMOTED], env=PCMK_ENV)
 
 
 def remote_log_tail(host: hosts.Host, lines: int = 20) -> str:
     log = host.dir / "log" / "upper" / "pacemaker" / "pacemaker.log"
-    return (hosts.tail(log, lines) + "\n" +
-            hosts.tail(hosts.daemon_log(host, REMOTE_SERVICE), 5))
+    return hosts.tail(log, lines) + "\n" + hosts.tail(hosts.daemon_log(host, REMOTE_SERVICE), 5)
 
 
 # --------------------------------------------------------------------------- status
@@ -427,8 +511,11 @@ def wait_for(what: str, predicate, timeout: float, interval: float = 0.5, log_ta
 def fence_history_xml(node: str) -> str:
     """All fencing actions against `node`, newest first (without --verbose, stonith_admin
     shows only the latest completed one)."""
-    return control_run(["stonith_admin", "--history", node, "--verbose", "--output-as=xml"],
-                       check=False, timeout=20).stdout
+    return control_run(
+        ["stonith_admin", "--history", node, "--verbose", "--output-as=xml"],
+        check=False,
+        timeout=20,
+    ).stdout
 
 
 # --------------------------------------------------------------------------- failover watch
@@ -454,8 +541,10 @@ class Timeline:
         return min(times) if times else None
 
     def render(self) -> str:
-        lines = [f"timeline {self.scenario} on {self.host} (t0 = "
-                 f"{time.strftime('%H:%M:%S', time.gmtime(self.t0))}Z)"]
+        lines = [
+            f"timeline {self.scenario} on {self.host} (t0 = "
+            f"{time.strftime('%H:%M:%S', time.gmtime(self.t0))}Z)"
+        ]
         lines += [f"  +{t - self.t0:7.2f}s  {what}" for t, what in sorted(self.marks)]
         return "\n".join(lines)
 
@@ -489,9 +578,14 @@ def crm_mon_from_host(host: hosts.Host) -> str:
     return hosts.run(host, ["crm_mon", "-X"], check=False, timeout=30).stdout
 
 
-def fail_and_watch(host: hosts.Host, scenario: str, inject=hosts.link_down,
-                   fence_timeout: float = 120, rejoin_timeout: float = 150,
-                   rejoin: bool = True) -> Timeline:
+def fail_and_watch(
+    host: hosts.Host,
+    scenario: str,
+    inject=hosts.link_down,
+    fence_timeout: float = 120,
+    rejoin_timeout: float = 150,
+    rejoin: bool = True,
+) -> Timeline:
     """Inject a failure into `host`, follow detection, fencing and (optionally) the rejoin.
 
     Raises LabError naming the step that did not happen, with that daemon's last log lines.
@@ -516,8 +610,10 @@ def fail_and_watch(host: hosts.Host, scenario: str, inject=hosts.link_down,
         if node.get("online") == "false" and timeline.first("offline") is None:
             timeline.add(now, f"offline in crm_mon (unclean={node.get('unclean')})")
             record(f"crm_mon-{scenario}-offline-unclean", text)
-            record(f"crm_mon-{scenario}-offline-unclean-seen-from-{observer.short}",
-                   crm_mon_from_host(observer))
+            record(
+                f"crm_mon-{scenario}-offline-unclean-seen-from-{observer.short}",
+                crm_mon_from_host(observer),
+            )
         if node.get("unclean") == "true" and node.get("online") == "false":
             seen_unclean = True
         if seen_unclean and not failing_recorded and polls % 8 == 0:
@@ -534,14 +630,20 @@ def fail_and_watch(host: hosts.Host, scenario: str, inject=hosts.link_down,
             break
         if time.monotonic() > deadline:
             _add_log_marks(timeline, log, offset, host)
-            fence_lines = [line for line in _log_lines_since(log, offset)
-                           if "pacemaker-fenced" in line and "notice" in line]
-            raise LabError(f"fence {host.fqdn}",
-                           f"not fenced within {fence_timeout:.0f}s (crm_mon: online="
-                           f"{node.get('online')} unclean={node.get('unclean')})\n"
-                           + timeline.render(),
-                           "[external/maas]\n" + hosts.tail(plugin_log, 6)
-                           + "\n[pacemaker-fenced]\n" + "\n".join(fence_lines[-6:]))
+            fence_lines = [
+                line
+                for line in _log_lines_since(log, offset)
+                if "pacemaker-fenced" in line and "notice" in line
+            ]
+            raise LabError(
+                f"fence {host.fqdn}",
+                f"not fenced within {fence_timeout:.0f}s (crm_mon: online="
+                f"{node.get('online')} unclean={node.get('unclean')})\n" + timeline.render(),
+                "[external/maas]\n"
+                + hosts.tail(plugin_log, 6)
+                + "\n[pacemaker-fenced]\n"
+                + "\n".join(fence_lines[-6:]),
+            )
         time.sleep(0.25)
     _add_log_marks(timeline, log, offset, host)
     record(f"fence-history-{scenario}", fence_history_xml(host.fqdn))
@@ -552,15 +654,25 @@ def fail_and_watch(host: hosts.Host, scenario: str, inject=hosts.link_down,
 
 def _add_log_marks(timeline: Timeline, log: Path, offset: int, host: hosts.Host) -> None:
     patterns = [
-        (re.compile(rf"Lost connection to Pacemaker Remote node {re.escape(host.fqdn)}"),
-         "connection lost (controller log)"),
-        (re.compile(rf"Requesting fencing \((\w+)\) of node {re.escape(host.fqdn)}"),
-         "fence requested ({0})"),
-        (re.compile(rf"Operation '(\w+)' targeting {re.escape(host.fqdn)} .*: OK"),
-         "fence confirmed by fencer ({0})"),
-        (re.compile(rf"Operation '(\w+)' \[\d+\] targeting {re.escape(host.fqdn)} .*returned "
-                    r"([1-9]\d*)"),
-         "fence attempt failed ({0}, rc={1})"),
+        (
+            re.compile(rf"Lost connection to Pacemaker Remote node {re.escape(host.fqdn)}"),
+            "connection lost (controller log)",
+        ),
+        (
+            re.compile(rf"Requesting fencing \((\w+)\) of node {re.escape(host.fqdn)}"),
+            "fence requested ({0})",
+        ),
+        (
+            re.compile(rf"Operation '(\w+)' targeting {re.escape(host.fqdn)} .*: OK"),
+            "fence confirmed by fencer ({0})",
+        ),
+        (
+            re.compile(
+                rf"Operation '(\w+)' \[\d+\] targeting {re.escape(host.fqdn)} .*returned "
+                r"([1-9]\d*)"
+            ),
+            "fence attempt failed ({0}, rc={1})",
+        ),
     ]
     for line in _log_lines_since(log, offset):
         for pattern, label in patterns:
@@ -573,12 +685,15 @@ def _add_log_marks(timeline: Timeline, log: Path, offset: int, host: hosts.Host)
             timeline.add(event["t"], f"MAAS {event['event']}")
 
 
-def wait_rejoin(host: hosts.Host, timeline: Timeline | None = None,
-                timeout: float = 150) -> None:
+def wait_rejoin(host: hosts.Host, timeline: Timeline | None = None, timeout: float = 150) -> None:
     """Wait for the host to be powered on again, clean up its failure, wait until online."""
-    wait_for(f"power on {host.fqdn}", lambda: hosts.power_state(host) == "on"
-             and hosts.daemon_pid(host, REMOTE_SERVICE), timeout, 0.5,
-             lambda: "[MAAS emulator]\n" + hosts.tail(maas_emulator.EVENTS_FILE, 8))
+    wait_for(
+        f"power on {host.fqdn}",
+        lambda: hosts.power_state(host) == "on" and hosts.daemon_pid(host, REMOTE_SERVICE),
+        timeout,
+        0.5,
+        lambda: "[MAAS emulator]\n" + hosts.tail(maas_emulator.EVENTS_FILE, 8),
+    )
     # As an operator (and hacluster after creating a remote) does: forget the failed monitor.
     control_run(["crm_resource", "--cleanup", "--resource", host.fqdn], timeout=60)
     if timeline:
@@ -588,9 +703,18 @@ def wait_rejoin(host: hosts.Host, timeline: Timeline | None = None,
         node = node_states().get(host.fqdn, {})
         return node.get("online") == "true" and node.get("unclean") == "false"
 
-    wait_for(f"rejoin {host.fqdn}", online, timeout, 0.5,
-             lambda: f"[{host.fqdn} pacemaker_remote]\n" + remote_log_tail(host, 12)
-             + "\n[control]\n" + hosts.tail(control_log(), 8))
+    wait_for(
+        f"rejoin {host.fqdn}",
+        online,
+        timeout,
+        0.5,
+        lambda: (
+            f"[{host.fqdn} pacemaker_remote]\n"
+            + remote_log_tail(host, 12)
+            + "\n[control]\n"
+            + hosts.tail(control_log(), 8)
+        ),
+    )
     if timeline:
         timeline.add(time.time(), "rejoined (online=true unclean=false)")
 
@@ -623,10 +747,13 @@ def resource_usage() -> dict[str, float]:
 # --------------------------------------------------------------------------- up / down
 
 
-def up(relation_units: Mapping[str, Mapping[str, str]] | None = None,
-       settings: ClusterSettings | None = None, dc_deadtime: str = "5s",
-       maas_latency: float = maas_emulator.DEFAULT_POWER_OFF_LATENCY,
-       timeout: float = 120) -> dict[str, float]:
+def up(
+    relation_units: Mapping[str, Mapping[str, str]] | None = None,
+    settings: ClusterSettings | None = None,
+    dc_deadtime: str = "5s",
+    maas_latency: float = maas_emulator.DEFAULT_POWER_OFF_LATENCY,
+    timeout: float = 120,
+) -> dict[str, float]:
     """Bring up control side, MAAS emulator and remotes; configure as hacluster would.
 
     The lab hosts must be up (`hosts.up()`). Returns the seconds each phase took.
@@ -645,21 +772,32 @@ def up(relation_units: Mapping[str, Mapping[str, str]] | None = None,
     for remote in remotes:
         host = lab.host(remote.hostname)  # the lab can only host its own machines
         if host.ip != remote.ip:
-            raise LabError("relation data", f"{remote.unit}: remote-ip {remote.ip} is not "
-                                            f"{host.fqdn}'s lab address {host.ip}")
+            raise LabError(
+                "relation data",
+                f"{remote.unit}: remote-ip {remote.ip} is not {host.fqdn}'s lab address {host.ip}",
+            )
     _create_control(lab, dc_deadtime)
     credentials = maas_emulator.start(lab, power_off_latency=maas_latency)
     _start_control_daemon("corosync", ["corosync", "-f"])
-    wait_for("corosync start", lambda: control_run(["corosync-cfgtool", "-s"],
-                                                   check=False).returncode == 0,
-             30, 0.2, lambda: hosts.tail(control_log("corosync")))
+    wait_for(
+        "corosync start",
+        lambda: control_run(["corosync-cfgtool", "-s"], check=False).returncode == 0,
+        30,
+        0.2,
+        lambda: hosts.tail(control_log("corosync")),
+    )
     _start_control_daemon("pacemakerd", ["pacemakerd"])
     for remote in remotes:
         host = lab.host(remote.hostname)
         install_remote_authkey(host, hacluster_sends()["pacemaker-key"])
         start_remote(host)
-    wait_for("DC election", lambda: has_dc(crm_mon_xml()), timeout, 0.5,
-             lambda: hosts.tail(control_log()))
+    wait_for(
+        "DC election",
+        lambda: has_dc(crm_mon_xml()),
+        timeout,
+        0.5,
+        lambda: hosts.tail(control_log()),
+    )
     timings["dc"] = time.monotonic() - t0
     configure_from_relations(units, credentials, settings)
     names = [r.hostname for r in remotes]
@@ -669,8 +807,9 @@ def up(relation_units: Mapping[str, Mapping[str, str]] | None = None,
     return timings
 
 
-def wait_idle(names: Sequence[str] | None = None, timeout: float = 90,
-              require_idle: bool = True) -> None:
+def wait_idle(
+    names: Sequence[str] | None = None, timeout: float = 90, require_idle: bool = True
+) -> None:
     """Wait until the remotes are online and clean and (require_idle) the controller is idle.
 
     Call it before injecting a failure: while a transition runs (for the first 25 s after
@@ -682,8 +821,11 @@ def wait_idle(names: Sequence[str] | None = None, timeout: float = 90,
     def idle() -> bool:
         text = crm_mon_xml()
         states = node_states(text)
-        if not all(states.get(n, {}).get("online") == "true"
-                   and states.get(n, {}).get("unclean") == "false" for n in names):
+        if not all(
+            states.get(n, {}).get("online") == "true"
+            and states.get(n, {}).get("unclean") == "false"
+            for n in names
+        ):
             return False
         if not require_idle:
             return True
@@ -692,22 +834,38 @@ def wait_idle(names: Sequence[str] | None = None, timeout: float = 90,
         state = control_run(["crmadmin", "-q", "-S", CONTROL_NAME], check=False, timeout=10)
         return state.stdout.strip() == "S_IDLE"
 
-    wait_for("remote nodes online and cluster idle", idle, timeout, 0.5,
-             lambda: "\n".join(f"[{n}]\n{remote_log_tail(lab.host(n), 8)}" for n in names) +
-             "\n[control]\n" + hosts.tail(control_log(), 15))
+    wait_for(
+        "remote nodes online and cluster idle",
+        idle,
+        timeout,
+        0.5,
+        lambda: (
+            "\n".join(f"[{n}]\n{remote_log_tail(lab.host(n), 8)}" for n in names)
+            + "\n[control]\n"
+            + hosts.tail(control_log(), 15)
+        ),
+    )
 
 
-def configure_from_relations(units: Mapping[str, Mapping[str, str]], maas_credentials: str,
-                             settings: ClusterSettings | None = None) -> str:
+def configure_from_relations(
+    units: Mapping[str, Mapping[str, str]],
+    maas_credentials: str,
+    settings: ClusterSettings | None = None,
+) -> str:
     """Act as the hacluster leader on pacemaker-remote relation data; returns the crm text."""
     lab = hosts.load()
-    text = crm_configuration(parse_remote_units(units), maas_emulator.url(lab),
-                             maas_credentials, settings or ClusterSettings())
+    text = crm_configuration(
+        parse_remote_units(units),
+        maas_emulator.url(lab),
+        maas_credentials,
+        settings or ClusterSettings(),
+    )
     fd = os.open(CONTROL_DIR / "hacluster.crm", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(text)
-    control_run(["crm", "configure", "load", "update", str(CONTROL_DIR / "hacluster.crm")],
-                timeout=120)
+    control_run(
+        ["crm", "configure", "load", "update", str(CONTROL_DIR / "hacluster.crm")], timeout=120
+    )
     return text
 
 
@@ -719,8 +877,9 @@ def down() -> list[str]:
     if pacemakerd in control_pids():  # only while that pid is still ours (no recycled pid)
         # pacemakerd stops its children and the remote connections in order.
         hosts.kill_all([pacemakerd], signal.SIGTERM)
-        if hosts.wait_until_dead(lambda: [p for p in control_pids()
-                                          if "corosync" not in _comm(p)], 40):
+        if hosts.wait_until_dead(
+            lambda: [p for p in control_pids() if "corosync" not in _comm(p)], 40
+        ):
             notes.append("pacemaker did not stop in 40 s")
     maas_emulator.stop()
     left = control_pids()
@@ -752,17 +911,24 @@ def status() -> str:
     states = node_states()
     for host in lab.hosts:
         node = states.get(host.fqdn, {})
-        lines.append(f"{host.fqdn:22} {host.ip:15} power={hosts.power_state(host):4} "
-                     f"online={node.get('online', '?')} unclean={node.get('unclean', '?')} "
-                     f"processes={len(hosts.processes(host))}")
+        lines.append(
+            f"{host.fqdn:22} {host.ip:15} power={hosts.power_state(host):4} "
+            f"online={node.get('online', '?')} unclean={node.get('unclean', '?')} "
+            f"processes={len(hosts.processes(host))}"
+        )
     return "\n".join(lines)
 
 
 def main(argv: Sequence[str]) -> int:
-    usage = ("usage: python -m tests.lab.pacemaker up|down|status|fail HOST\n"
-             "  fail HOST: ip link set eth0 down on HOST, print the fencing timeline")
-    if not argv or argv[0] not in ("up", "down", "status", "fail") or \
-            len(argv) != (2 if argv[0] == "fail" else 1):
+    usage = (
+        "usage: python -m tests.lab.pacemaker up|down|status|fail HOST\n"
+        "  fail HOST: ip link set eth0 down on HOST, print the fencing timeline"
+    )
+    if (
+        not argv
+        or argv[0] not in ("up", "down", "status", "fail")
+        or len(argv) != (2 if argv[0] == "fail" else 1)
+    ):
         print(usage, file=sys.stderr)
         return 2
     try:
@@ -775,8 +941,10 @@ def main(argv: Sequence[str]) -> int:
             hosts.up()
             timings = up()
             print(status())
-            print(f"up in {time.monotonic() - t0:.1f}s "
-                  + " ".join(f"{k}={v:.1f}s" for k, v in timings.items()))
+            print(
+                f"up in {time.monotonic() - t0:.1f}s "
+                + " ".join(f"{k}={v:.1f}s" for k, v in timings.items())
+            )
         elif argv[0] == "down":
             notes = down()
             print("down" + (": " + "; ".join(notes) if notes else ""))
@@ -789,8 +957,10 @@ def main(argv: Sequence[str]) -> int:
     except LabError as err:
         print(err.report(), file=sys.stderr)
         if argv[0] == "up":
-            print("state and logs are kept; `python -m tests.lab.pacemaker down` removes the "
-                  "lab", file=sys.stderr)
+            print(
+                "state and logs are kept; `python -m tests.lab.pacemaker down` removes the lab",
+                file=sys.stderr,
+            )
         return 1
     return 0
 

@@ -70,8 +70,9 @@ def install_plugin(plugin_dir: Path) -> Path:
 
 
 def log(message: str) -> None:
-    line = f"{time.time():.3f} {time.strftime('%H:%M:%S')} external/maas[{os.getpid()}] " \
-           f"{message}\n"
+    line = (
+        f"{time.time():.3f} {time.strftime('%H:%M:%S')} external/maas[{os.getpid()}] {message}\n"
+    )
     try:
         with open(LOG_FILE, "a") as f:
             f.write(line)
@@ -99,8 +100,9 @@ class Maas:
             "oauth_nonce": secrets.token_hex(8),
             "oauth_timestamp": str(int(time.time())),
         }
-        return "OAuth " + ", ".join(f'{k}="{urllib.parse.quote(v, safe="")}"'
-                                    for k, v in params.items())
+        return "OAuth " + ", ".join(
+            f'{k}="{urllib.parse.quote(v, safe="")}"' for k, v in params.items()
+        )
 
     def call(self, method: str, path: str, query: dict | None = None, form: dict | None = None):
         url = self.api + path
@@ -110,20 +112,25 @@ class Maas:
         headers = {"Authorization": self._auth(), "Accept": "application/json"}
         if method == "POST":
             boundary = secrets.token_hex(12)
-            body = "".join(f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"'
-                           f"\r\n\r\n{v}\r\n" for k, v in (form or {}).items())
+            body = "".join(
+                f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'
+                for k, v in (form or {}).items()
+            )
             data = (body + f"--{boundary}--\r\n").encode()
             headers["Content-Type"] = f"multipart/form-data; boundary={boundary}"
         request = urllib.request.Request(  # noqa: S310 - url is the configured MAAS http URL
-            url, data=data, method=method, headers=headers)
+            url, data=data, method=method, headers=headers
+        )
         try:
             with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT) as response:  # noqa: S310
                 return json.loads(response.read() or b"null")
         except urllib.error.HTTPError as err:
             text = err.read().decode(errors="replace")[:200]
             retry = err.headers.get("Retry-After")
-            raise MaasError(f"{method} {path} {query or ''}: HTTP {err.code} {text!r}"
-                            + (f" (Retry-After {retry})" if retry else "")) from err
+            raise MaasError(
+                f"{method} {path} {query or ''}: HTTP {err.code} {text!r}"
+                + (f" (Retry-After {retry})" if retry else "")
+            ) from err
         except (urllib.error.URLError, OSError) as err:
             raise MaasError(f"{method} {path}: {err}") from err
 
@@ -149,8 +156,7 @@ class Maas:
                 log(f"{host} ({sid}) is confirmed off")
                 return
             if time.monotonic() > deadline:
-                raise MaasError(f"{host} still {state!r} {POWER_OFF_TIMEOUT:.0f}s after "
-                                "power_off")
+                raise MaasError(f"{host} still {state!r} {POWER_OFF_TIMEOUT:.0f}s after power_off")
             time.sleep(POLL_INTERVAL)
 
     def power_on(self, host: str) -> None:
@@ -164,7 +170,7 @@ INFO = {
     "getinfo-devid": "maas",
     "getinfo-devname": "MAAS STONITH device (Masakari lab stand-in for hacluster's plugin)",
     "getinfo-devdescr": "Powers machines off and on through the MAAS 2.0 API; reports a fence "
-                        "only once MAAS confirms the machine is off.",
+    "only once MAAS confirms the machine is off.",
     "getinfo-devurl": "https://maas.io/docs/api",
     "getinfo-xml": PARAMETERS_XML,
 }

@@ -28,30 +28,34 @@ KEY = "consumer:token:secret"
 
 
 def unit(**values) -> dict[str, str]:
-    data = {"remote-hostname": json.dumps("virt-node-01.maas"),
-            "remote-ip": json.dumps("10.213.0.101"),
-            "stonith-hostname": json.dumps("virt-node-01.maas"),
-            "enable-resources": json.dumps(False)}
+    data = {
+        "remote-hostname": json.dumps("virt-node-01.maas"),
+        "remote-ip": json.dumps("10.213.0.101"),
+        "stonith-hostname": json.dumps("virt-node-01.maas"),
+        "enable-resources": json.dumps(False),
+    }
     data.update(values)
     return data
 
 
 def test_relation_values_decode_as_hacluster_does():
-    assert pacemaker.parse_relation_value("u/0", "k", '"virt-node-01.maas"') == \
-        "virt-node-01.maas"
+    assert pacemaker.parse_relation_value("u/0", "k", '"virt-node-01.maas"') == "virt-node-01.maas"
     assert pacemaker.parse_relation_value("u/0", "k", "'legacy literal'") == "legacy literal"
     assert pacemaker.parse_relation_value("u/0", "k", "True") is True
     assert pacemaker.parse_relation_value("u/0", "k", "null") is None
     assert pacemaker.parse_relation_value("u/0", "k", None) is None
 
 
-@pytest.mark.parametrize("key,raw,expected", [
-    ("remote-ip", "10.213.0.101", "remote-ip='10.213.0.101' is neither JSON"),
-    ("remote-hostname", "virt-node-01.maas", "json.dumps"),
-    ("remote-ip", '"not-an-ip"', "must be the IP address"),
-    ("enable-resources", '"false"', "must be JSON true or false"),
-    ("remote-hostname", '"virt-node-01"', "must be the host's FQDN"),
-])
+@pytest.mark.parametrize(
+    "key,raw,expected",
+    [
+        ("remote-ip", "10.213.0.101", "remote-ip='10.213.0.101' is neither JSON"),
+        ("remote-hostname", "virt-node-01.maas", "json.dumps"),
+        ("remote-ip", '"not-an-ip"', "must be the IP address"),
+        ("enable-resources", '"false"', "must be JSON true or false"),
+        ("remote-hostname", '"virt-node-01"', "must be the host's FQDN"),
+    ],
+)
 def test_bad_relation_data_names_unit_key_and_fix(key, raw, expected):
     with pytest.raises(LabError) as err:
         pacemaker.parse_remote_units({"pacemaker-remote/3": unit(**{key: raw})})
@@ -60,26 +64,37 @@ def test_bad_relation_data_names_unit_key_and_fix(key, raw, expected):
 
 
 def test_crm_configuration_is_what_hacluster_creates():
-    remotes = pacemaker.parse_remote_units({
-        "pacemaker-remote/0": unit(),
-        "pacemaker-remote/1": unit(**{"remote-hostname": '"virt-node-10.maas"',
-                                      "remote-ip": '"10.213.0.110"',
-                                      "stonith-hostname": '"virt-node-10.maas"'}),
-        "pacemaker-remote/2": {"remote-ip": '"10.213.0.102"'},  # not ready: skipped
-    })
-    text = pacemaker.crm_configuration(remotes, "http://10.213.0.1:5240/MAAS", KEY,
-                                       pacemaker.ClusterSettings(monitor_interval="30s",
-                                                                 monitor_timeout=None))
+    remotes = pacemaker.parse_remote_units(
+        {
+            "pacemaker-remote/0": unit(),
+            "pacemaker-remote/1": unit(
+                **{
+                    "remote-hostname": '"virt-node-10.maas"',
+                    "remote-ip": '"10.213.0.110"',
+                    "stonith-hostname": '"virt-node-10.maas"',
+                }
+            ),
+            "pacemaker-remote/2": {"remote-ip": '"10.213.0.102"'},  # not ready: skipped
+        }
+    )
+    text = pacemaker.crm_configuration(
+        remotes,
+        "http://10.213.0.1:5240/MAAS",
+        KEY,
+        pacemaker.ClusterSettings(monitor_interval="30s", monitor_timeout=None),
+    )
     lines = text.splitlines()
-    assert ("primitive virt-node-01.maas ocf:pacemaker:remote params server=10.213.0.101 "
-            "reconnect_interval=60 op monitor interval=30s") in lines
-    assert ("primitive st-maas stonith:external/maas params url='http://10.213.0.1:5240/MAAS' "
-            "apikey='consumer:token:secret' hostnames='virt-node-01 virt-node-01.maas "
-            "virt-node-10 virt-node-10.maas' op monitor interval=25 start-delay=25 timeout=25"
-            ) in lines
+    assert (
+        "primitive virt-node-01.maas ocf:pacemaker:remote params server=10.213.0.101 "
+        "reconnect_interval=60 op monitor interval=30s"
+    ) in lines
+    assert (
+        "primitive st-maas stonith:external/maas params url='http://10.213.0.1:5240/MAAS' "
+        "apikey='consumer:token:secret' hostnames='virt-node-01 virt-node-01.maas "
+        "virt-node-10 virt-node-10.maas' op monitor interval=25 start-delay=25 timeout=25"
+    ) in lines
     assert "location loc-st-maas-lab-control st-maas 0: lab-control" in lines
-    assert "location loc-virt-node-10.maas-lab-control virt-node-10.maas 200: lab-control" \
-        in lines
+    assert "location loc-virt-node-10.maas-lab-control virt-node-10.maas 200: lab-control" in lines
     properties = lines[0]
     assert "symmetric-cluster=false" in properties
     assert "stonith-enabled=true" in properties
@@ -87,10 +102,10 @@ def test_crm_configuration_is_what_hacluster_creates():
 
 
 def test_no_stonith_hostname_means_no_st_maas_and_stonith_disabled():
-    remotes = pacemaker.parse_remote_units({"pacemaker-remote/0": unit(**{
-        "stonith-hostname": "null", "enable-resources": "true"})})
-    text = pacemaker.crm_configuration(remotes, "http://x/MAAS", KEY,
-                                       pacemaker.ClusterSettings())
+    remotes = pacemaker.parse_remote_units(
+        {"pacemaker-remote/0": unit(**{"stonith-hostname": "null", "enable-resources": "true"})}
+    )
+    text = pacemaker.crm_configuration(remotes, "http://x/MAAS", KEY, pacemaker.ClusterSettings())
     assert "st-maas" not in text
     assert "stonith-enabled=false" in text
     assert "symmetric-cluster=true" in text
@@ -98,10 +113,12 @@ def test_no_stonith_hostname_means_no_st_maas_and_stonith_disabled():
 
 
 def test_maas_oauth_plaintext_is_checked():
-    libmaas_style = ('OAuth realm="OAuth", oauth_nonce="1", oauth_timestamp="2", '
-                     'oauth_version="1.0", oauth_signature_method="PLAINTEXT", '
-                     'oauth_consumer_key="consumer", oauth_token="token", '
-                     'oauth_signature="%26secret"')
+    libmaas_style = (
+        'OAuth realm="OAuth", oauth_nonce="1", oauth_timestamp="2", '
+        'oauth_version="1.0", oauth_signature_method="PLAINTEXT", '
+        'oauth_consumer_key="consumer", oauth_token="token", '
+        'oauth_signature="%26secret"'
+    )
     assert maas_emulator.check_auth(libmaas_style, KEY) == 0
     assert maas_emulator.check_auth(libmaas_style.replace("%26secret", "&secret"), KEY) == 0
     assert maas_emulator.check_auth(libmaas_style.replace("secret", "guess"), KEY) == 401
@@ -137,18 +154,24 @@ def lab():
         pytest.fail(err.report())
     print(f"\nlab up in {time.monotonic() - t0:.1f}s ({timings})")
     pacemaker.record("crm_mon-all-online", pacemaker.crm_mon_xml())
-    pacemaker.record(f"crm_mon-all-online-seen-from-{created.hosts[1].short}",
-                     pacemaker.crm_mon_from_host(created.hosts[1]))
+    pacemaker.record(
+        f"crm_mon-all-online-seen-from-{created.hosts[1].short}",
+        pacemaker.crm_mon_from_host(created.hosts[1]),
+    )
     before = pacemaker.resource_usage()
     time.sleep(10)
     after = pacemaker.resource_usage()
-    print(f"idle: {after['processes']} processes, RSS {after['rss_mib']:.0f} MiB, "
-          f"PSS {after['pss_mib']:.0f} MiB, CPU "
-          f"{100 * (after['cpu_seconds'] - before['cpu_seconds']) / 10:.1f}% of one core")
+    print(
+        f"idle: {after['processes']} processes, RSS {after['rss_mib']:.0f} MiB, "
+        f"PSS {after['pss_mib']:.0f} MiB, CPU "
+        f"{100 * (after['cpu_seconds'] - before['cpu_seconds']) / 10:.1f}% of one core"
+    )
     yield created
     usage = pacemaker.resource_usage()
-    print(f"\nat the end: {usage['processes']} processes, RSS {usage['rss_mib']:.0f} MiB, "
-          f"CPU {usage['cpu_seconds']:.1f}s used by the lab daemons still running")
+    print(
+        f"\nat the end: {usage['processes']} processes, RSS {usage['rss_mib']:.0f} MiB, "
+        f"CPU {usage['cpu_seconds']:.1f}s used by the lab daemons still running"
+    )
     if os.environ.get("MASAKARI_LAB_RECORD") == "1":
         RECORDED.mkdir(exist_ok=True)
         for path in pacemaker.RECORD_DIR.glob("*.xml"):
@@ -169,8 +192,9 @@ def check_fence_order(timeline: pacemaker.Timeline, latency: float) -> None:
     powered_off = timeline.first("MAAS powered_off")
     confirmed = timeline.first("fence confirmed by fencer")
     fenced = timeline.first("fenced in crm_mon")
-    assert None not in (offline, requested, power_off_requested, powered_off, confirmed, fenced), \
+    assert None not in (offline, requested, power_off_requested, powered_off, confirmed, fenced), (
         timeline.render()
+    )
     assert injected < offline <= fenced
     assert injected < requested <= power_off_requested
     assert powered_off - power_off_requested >= latency - 0.1  # the BMC's delay was honoured
@@ -188,24 +212,35 @@ def fence_events(name: str) -> list[dict]:
 @needs_root
 def test_lab_hosts_are_namespaced_and_named(lab):
     for host in lab.hosts:
-        out = hosts.run(host, ["sh", "-c", "hostname; python3 -c 'import socket; "
-                                          "print(socket.getfqdn())'; ip -4 -o route"]).stdout
+        out = hosts.run(
+            host,
+            [
+                "sh",
+                "-c",
+                "hostname; python3 -c 'import socket; print(socket.getfqdn())'; ip -4 -o route",
+            ],
+        ).stdout
         name, fqdn, *routes = out.splitlines()
         assert name == fqdn == host.fqdn
         assert len(routes) == 1 and routes[0].startswith(f"{lab.subnet} dev eth0")  # no exit
         assert hosts.run(host, ["test", "-s", "/etc/pacemaker/authkey"]).returncode == 0
-        assert hosts.run(host, ["stat", "-c", "%a %U %G", "/etc/pacemaker/authkey"]
-                         ).stdout.split() == ["440", "root", "haclient"]
+        assert hosts.run(
+            host, ["stat", "-c", "%a %U %G", "/etc/pacemaker/authkey"]
+        ).stdout.split() == ["440", "root", "haclient"]
     # The authkey went into the host's own /etc, not the machine's.
-    assert not Path("/etc/pacemaker/authkey").exists() or \
-        Path("/etc/pacemaker/authkey").read_bytes() != \
-        (hosts.RUN / "control/etc-pacemaker/authkey").read_bytes()
+    assert (
+        not Path("/etc/pacemaker/authkey").exists()
+        or Path("/etc/pacemaker/authkey").read_bytes()
+        != (hosts.RUN / "control/etc-pacemaker/authkey").read_bytes()
+    )
     # What masakari-hostmonitor runs on a compute host: rc 0, nothing on stderr, all remotes.
     seen = hosts.run(lab.hosts[0], ["crm_mon", "-X"], check=False)
     assert (seen.returncode, seen.stderr) == (0, "")
     states = pacemaker.node_states(seen.stdout)
-    assert all(states[h.fqdn]["type"] == "remote" and states[h.fqdn]["online"] == "true"
-               for h in lab.hosts)
+    assert all(
+        states[h.fqdn]["type"] == "remote" and states[h.fqdn]["online"] == "true"
+        for h in lab.hosts
+    )
     listening = hosts.sh(["ss", "-ltnH", "sport", "=", ":5240"])
     assert f"{lab.control_ip}:5240" in listening and "0.0.0.0:5240" not in listening
 
@@ -274,10 +309,16 @@ def test_host_that_never_comes_back_is_reported(lab):
     finally:
         maas_emulator.set_faults(boot_delay=0)
     print("\n" + timeline.render())
-    [on_requested] = [e["t"] for e in maas_emulator.events(timeline.t0)
-                      if e["event"] == "power_on_requested" and e["machine"] == host.short][1:]
-    [booted] = [e["t"] for e in maas_emulator.events(timeline.t0)
-                if e["event"] == "powered_on" and e["machine"] == host.short]
+    [on_requested] = [
+        e["t"]
+        for e in maas_emulator.events(timeline.t0)
+        if e["event"] == "power_on_requested" and e["machine"] == host.short
+    ][1:]
+    [booted] = [
+        e["t"]
+        for e in maas_emulator.events(timeline.t0)
+        if e["event"] == "powered_on" and e["machine"] == host.short
+    ]
     assert booted - on_requested >= 3
 
 
@@ -295,9 +336,11 @@ def test_fence_that_fails_is_reported_with_the_plugin_log(lab):
     assert "fence attempt failed" in err.value.message  # the timeline so far
     print("\n" + err.value.report())
     # MAAS is back: Pacemaker's next retry fences the host, which then rejoins.
-    pacemaker.wait_for("fence after MAAS is back",
-                       lambda: pacemaker.node_states().get(host.fqdn, {}).get("unclean")
-                       == "false", 60)
+    pacemaker.wait_for(
+        "fence after MAAS is back",
+        lambda: pacemaker.node_states().get(host.fqdn, {}).get("unclean") == "false",
+        60,
+    )
     assert hosts.power_state(host) == "on"  # reset: powered off, then on again
     pacemaker.wait_rejoin(host, timeout=60)
 
@@ -310,8 +353,10 @@ def test_python_libmaas_client_works_against_the_emulator(lab):
     maas = client.connect(maas_emulator.url(lab), apikey=maas_emulator.credentials())
     assert maas.version.get().version == maas_emulator.MAAS_VERSION
     [machine] = maas.machines.list(hostnames=[host.fqdn])  # libmaas sends the short name
-    assert (machine.hostname, machine.system_id) == (host.short, maas_emulator.system_id(
-        host.fqdn))
+    assert (machine.hostname, machine.system_id) == (
+        host.short,
+        maas_emulator.system_id(host.fqdn),
+    )
     assert machine.power_state.value == "on"
     assert machine.query_power_state().value == "on"
     stranger = client.connect(maas_emulator.url(lab), apikey="a:b:c")
