@@ -107,6 +107,7 @@ def up(with_masakari: bool = True) -> Timer:
         procs.wait_for("a keystone token", lambda: admin.session.get_token(), timeout=60,
                        procs=["keystone"])
         ensure_lab_catalog(admin, sec)
+        admin.session.invalidate()  # the next token carries the new catalog
         return admin
 
     admin = timer.phase("keystone", keystone)
