@@ -280,9 +280,21 @@ def down() -> None:
 
     distro_fixes.revert()
     _restore_system_files(install.load_created())
-    if settings.STATE.exists():
-        shutil.rmtree(settings.STATE)
+    remove_state_dir()
     print(f"removed {settings.STATE} and the system files the lab created")
+
+
+def remove_state_dir() -> None:
+    """Delete the lab's state dir, refusing to cross into anything mounted below it."""
+    state = settings.STATE
+    if not state.exists():
+        return
+    for root, dirs, files in os.walk(state):
+        for name in dirs + files:
+            if os.path.ismount(os.path.join(root, name)):
+                raise LabError(f"{os.path.join(root, name)} is a mount point; unmount it, "
+                               "then run `down` again (nothing below it was removed)")
+    shutil.rmtree(state)
 
 
 def _restore_system_files(created: dict) -> None:

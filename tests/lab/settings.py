@@ -10,7 +10,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-STATE = Path(os.environ.get("MASAKARI_LAB_STATE", "/var/lib/masakari-lab"))
+# The lab shares /var/lib/masakari-lab with the Pacemaker part (pcmk/): this part owns
+# openstack/ only, and `down` removes nothing outside it.
+STATE = Path(os.environ.get("MASAKARI_LAB_STATE", "/var/lib/masakari-lab/openstack"))
 ETC = STATE / "etc"  # configs of the lab's own services (never Masakari's)
 DATA = STATE / "data"  # databases, queues, images, instance dirs
 LOGS = STATE / "logs"
