@@ -111,11 +111,9 @@ def make_venv() -> float:
     if not os.path.exists(python):
         procs.run([settings.SYSTEM_PYTHON, "-m", "venv", "--system-site-packages",
                    str(settings.VENV)], log="venv")
-    requirements = list(PYPI)
-    charm_reqs = settings.CHARM_ROOT / "requirements.txt"
-    if charm_reqs.exists():
-        requirements += ["-r", str(charm_reqs)]
-    procs.run([python, "-m", "pip", "install", "--quiet", *requirements], log="venv",
+    # Not the charm's requirements.txt: its apt/systemd/charmhelpers libraries serve
+    # HostSystem's production methods, which the lab's system interface replaces.
+    procs.run([python, "-m", "pip", "install", "--quiet", *PYPI], log="venv",
               timeout=900)
     (settings.VENV / ".lab-ready").write_text("ok\n")
     return time.monotonic() - started

@@ -239,9 +239,17 @@ def start_computes(admin) -> None:
     procs.wait_for("all nova-compute services up",
                    lambda: all(s["state"] == "up" for s in admin.compute_services()
                                if s["host"] in hosts), timeout=120, procs=names)
-    procs.wait_for("all hypervisors mapped to cell1",
-                   lambda: hosts <= {h["hypervisor_hostname"] for h in admin.hypervisors()},
-                   timeout=120, procs=["nova-scheduler"])
+
+    def mapped() -> bool:
+        if hosts <= {h["hypervisor_hostname"] for h in admin.hypervisors()}:
+            return True
+        # The scheduler's periodic discovery does not always pick new hosts up; do it here.
+        procs.run(["nova-manage", "--config-file", str(settings.ETC / "nova" / "nova.conf"),
+                   "cell_v2", "discover_hosts"], log="nova-manage", timeout=120)
+        return False
+
+    procs.wait_for("all hypervisors mapped to cell1", mapped, timeout=120, interval=2,
+                   procs=["nova-scheduler"])
 
 
 def ensure_flavor_image(admin) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -98,8 +99,12 @@ def spawn(
     env: Mapping[str, str] | None = None,
     cwd: str | Path | None = None,
     log: Path | None = None,
+    nofile: tuple[int, int] | None = None,
 ) -> Proc:
-    """Start argv in its own session with output appended to its log; record it."""
+    """Start argv in its own session with output appended to its log; record it.
+
+    nofile: (soft, hard) open-files limit, as a systemd unit's LimitNOFILE sets it.
+    """
     settings.RUN.mkdir(parents=True, exist_ok=True)
     settings.LOGS.mkdir(parents=True, exist_ok=True)
     log = log or settings.LOGS / f"{name}.log"
@@ -115,6 +120,8 @@ def spawn(
             env=full_env,
             cwd=cwd,
             start_new_session=True,
+            preexec_fn=(lambda: resource.setrlimit(resource.RLIMIT_NOFILE, nofile))
+            if nofile else None,
         )
     start = _start_time(popen.pid) or ""
     proc = Proc(name=name, pid=popen.pid, start_time=start, argv=list(argv), log=str(log))

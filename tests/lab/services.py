@@ -37,7 +37,7 @@ def load_secrets() -> dict[str, str]:
     except (OSError, ValueError):
         data = {}
     names = ["admin", "rabbit", *SERVICE_USERS, "keystone_db", "placement_db", "glance_db",
-             "nova_db"]
+             "nova_db", "masakari_db", "masakari_rabbit", "masakari_keystone"]
     changed = False
     for name in names:
         if name not in data:
