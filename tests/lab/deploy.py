@@ -444,6 +444,8 @@ def deploy(admin, sec: dict[str, str], config: dict[str, Any] | None = None) -> 
     options = charm_config_overrides()
     if config:
         options.update(config)
+        # None means "back to the charm's default" (juju config --reset).
+        options = {k: v for k, v in options.items() if v is not None}
         CHARM_STATE_DIR.mkdir(parents=True, exist_ok=True)
         (CHARM_STATE_DIR / "config.json").write_text(json.dumps(options, indent=1))
     state = deployment.load_state()
@@ -455,8 +457,8 @@ def deploy(admin, sec: dict[str, str], config: dict[str, Any] | None = None) -> 
             if enabled:
                 start_service(name)
         state = deployment.reconcile_counterparts(state)
-        if dict(state.config) != {**dict(state.config), **options} or config:
-            state = dataclasses.replace(state, config={**dict(state.config), **options})
+        if dict(state.config) != options:
+            state = dataclasses.replace(state, config=options)
             state = deployment.run("config-changed", deployment.ctx.on.config_changed(), state)
         state = deployment.run("start", deployment.ctx.on.start(), state)
     check_deployed(state, admin)

@@ -150,6 +150,19 @@ def stop(name: str, timeout: float = 15.0) -> bool:
     return found
 
 
+def kill(name: str) -> bool:
+    """SIGKILL the process group the lab started under this name: a crash, not a stop."""
+    proc = get(name)
+    if proc is None or not (proc.alive or _group_members(proc.pid)):
+        return False
+    _signal_group(proc, signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and _group_members(proc.pid):
+        time.sleep(0.05)
+    _pidfile(name).unlink(missing_ok=True)
+    return True
+
+
 def _signal_group(proc: Proc, sig: signal.Signals) -> None:
     # Only signal a group whose leader is still ours, or whose leader is gone but whose members
     # carry our pgid (a pgid cannot be reused while any member is alive).

@@ -43,9 +43,11 @@ ADMIN_USER = "admin"
 SERVICE_DOMAIN = "service_domain"
 SERVICE_PROJECT = "services"
 
-# Hypervisors as the guide names them; the last one is the reserved host in the demo.
+# Hypervisors as the guide names them. In the guide's reserved_host example virt-node-01.maas
+# is the reserved host and virt-node-02.maas, which runs the instance, fails.
 COMPUTE_HOSTS = ("virt-node-01.maas", "virt-node-02.maas", "virt-node-10.maas")
-RESERVED_HOST = "virt-node-10.maas"
+RESERVED_HOST = "virt-node-01.maas"
+FAILED_HOST = "virt-node-02.maas"
 
 # Nova liveness timings (nova defaults 10 / 60): quick detection of a dead compute.
 NOVA_REPORT_INTERVAL = 5
