@@ -78,13 +78,8 @@ def _down(args: argparse.Namespace) -> int:
     return 0
 
 
-def _test_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("pytest_args", nargs=argparse.REMAINDER,
-                        help="extra pytest arguments, e.g. -k demo")
-
-
-@command("test", "run the lab scenarios (pytest tests/lab) against the running lab",
-         add_arguments=_test_arguments)
+@command("test", "run the lab scenarios (pytest tests/lab; extra arguments go to pytest, "
+         "e.g. -k demo)")
 def _test(args: argparse.Namespace) -> int:
     import pytest
 
@@ -121,7 +116,10 @@ def main(argv: list[str] | None = None) -> int:
         p = sub.add_parser(name, help=cmd.help)
         if cmd.add_arguments:
             cmd.add_arguments(p)
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "test":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.pytest_args = extra
     cmd = COMMANDS[args.command]
     try:
         if cmd.needs_runtime and not install.in_lab_python():

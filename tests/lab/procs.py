@@ -137,17 +137,25 @@ def stop(name: str, timeout: float = 15.0) -> bool:
     found = False
     if proc.alive or _group_members(proc.pid):
         found = True
-        _signal_group(proc, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and _group_members(proc.pid):
-            time.sleep(0.2)
+        # The leader first, as its service manager would: apache2 and uwsgi masters stop
+        # their own children (signalling the whole group at once makes apache2 linger).
+        if proc.alive:
+            os.kill(proc.pid, signal.SIGTERM)
+            _wait_group_gone(proc.pid, timeout)
+        if _group_members(proc.pid):
+            _signal_group(proc, signal.SIGTERM)
+            _wait_group_gone(proc.pid, 3)
         if _group_members(proc.pid):
             _signal_group(proc, signal.SIGKILL)
-            deadline = time.monotonic() + 5
-            while time.monotonic() < deadline and _group_members(proc.pid):
-                time.sleep(0.1)
+            _wait_group_gone(proc.pid, 5)
     _pidfile(name).unlink(missing_ok=True)
     return found
+
+
+def _wait_group_gone(pgid: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and _group_members(pgid):
+        time.sleep(0.1)
 
 
 def kill(name: str) -> bool:

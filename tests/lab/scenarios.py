@@ -32,11 +32,13 @@ class Timeline:
     def __init__(self, title: str) -> None:
         self.t0 = time.monotonic()
         self.zero: float | None = None
+        self.zero_wall = time.time()
         self.events: list[tuple[float, str]] = []
         print(f"\n=== {title}", flush=True)
 
     def failure(self, what: str) -> None:
         self.zero = time.monotonic()
+        self.zero_wall = time.time()
         self.mark(what)
 
     def since_failure(self) -> float:
@@ -75,10 +77,16 @@ def restore_computes(admin: cloudmod.Cloud) -> None:
     """Every hypervisor running, enabled, not forced down, up."""
     for host in settings.COMPUTE_HOSTS:
         lab.start_compute(host)
-    for service in admin.compute_services():
-        if service["forced_down"] or service["status"] != "enabled":
-            admin.set_compute_service(service["host"], status="enabled", forced_down=False)
     names = [f"nova-compute-{h}" for h in settings.COMPUTE_HOSTS]
+    for service in admin.compute_services():
+        if service["status"] != "enabled":
+            admin.set_compute_service(service["host"], status="enabled")
+        if service["forced_down"]:
+            # Nova refuses to force a host up until its restarted nova-compute has cleaned
+            # up after the evacuations (HTTP 400 meanwhile).
+            cloudmod.wait(lambda host=service["host"]: admin.set_compute_service(
+                host, forced_down=False), f"nova to accept {service['host']} as up again",
+                120, interval=1)
     procs.wait_for("all nova-compute services up",
                    lambda: all(s["state"] == "up" for s in admin.compute_services()),
                    timeout=120, procs=names)
@@ -200,27 +208,97 @@ def wait_servers_on(admin: cloudmod.Cloud, tl: Timeline, ids: list[str], hosts: 
     return arrived
 
 
-def engine_wait_seconds(since: float) -> list[float]:
-    """Seconds masakari-engine slept after disabling a host (wait_period_after_service_update),
-    measured from its own log: the 'Sleeping N sec' line to the next task starting."""
-    log = settings.LOGS / "masakari-engine.log"
-    stamp = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+)")
-    waits = []
-    sleeping_at = None
-    for line in log.read_text(errors="replace").splitlines():
-        match = stamp.match(line)
-        if not match:
-            continue
-        t = time.mktime(time.strptime(match[1].split(".")[0], "%Y-%m-%d %H:%M:%S")) + float(
-            "0." + match[1].split(".")[1])
-        if t < since:
-            continue
-        if "Sleeping" in line and "sec before starting recovery" in line:
-            sleeping_at = t
-        elif sleeping_at is not None and "Task 'masakari.engine" in line:
-            waits.append(t - sleeping_at)
-            sleeping_at = None
-    return waits
+def watch_failover(admin: cloudmod.Cloud, tl: Timeline, uuid: str, ids: list[str],
+                   hosts: set[str], want: Iterable[str] = ("finished",),
+                   timeout: float = 600) -> dict[str, str]:
+    """Poll the notification and the servers together until both are done; mark each step,
+    then add masakari-engine's own steps from its log to the timeline."""
+    want = tuple(want)
+    arrived: dict[str, str] = {}
+    status: list[str] = []
+
+    def check() -> bool:
+        current = admin.notification(uuid)["status"]
+        if not status or status[-1] != current:
+            status.append(current)
+            tl.mark(f"notification {current}")
+        if current in ("failed", "ignored") and current not in want:
+            raise LabError(f"notification {uuid} ended {current}; see "
+                           f"{settings.LOGS}/masakari-engine.log")
+        for server_id in ids:
+            if server_id in arrived:
+                continue
+            server = admin.server(server_id)
+            if server["status"] == "ACTIVE" and host_of(server) in hosts:
+                arrived[server_id] = host_of(server)
+                tl.mark(f"server {server['name']} ACTIVE on {host_of(server)}")
+        return current in want and len(arrived) == len(ids)
+
+    try:
+        cloudmod.wait(check, f"notification {'/'.join(want)} and {len(ids)} server(s) ACTIVE "
+                      f"on {', '.join(sorted(hosts))}", timeout, interval=0.5)
+    finally:
+        for rel, text in engine_steps(tl):
+            print(f"         engine t+{rel:6.1f}s  {text}")
+    return arrived
+
+
+ENGINE_STEPS = (
+    (re.compile(r"Disable nova-compute on (\S+)"), "disables nova-compute on {0}"),
+    (re.compile(r"Sleeping (\d+) sec before starting recovery"), "sleeps {0} s "
+     "(wait_period_after_service_update)"),
+    (re.compile(r"Enable nova-compute on (\S+)"), "enables nova-compute on {0}"),
+    (re.compile(r"Call evacuate command for instance (\S+) on host (\S+)"),
+     "evacuates {0} to {1}"),
+    (re.compile(r"Call stop server command for instance (\S+)"), "stops {0}"),
+    (re.compile(r"Call start server command for instance (\S+)"), "starts {0}"),
+    (re.compile(r"Notification (\S+) exits with status: (\w+)"), "notification {1}"),
+)
+_STAMP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+) ")
+
+
+def _log_time(stamp: str) -> float:
+    import datetime
+
+    return datetime.datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S.%f").timestamp()
+
+
+def engine_log_lines(since_wall: float) -> list[tuple[float, str]]:
+    path = settings.LOGS / "masakari-engine.log"
+    lines = []
+    for line in path.read_text(errors="replace").splitlines():
+        match = _STAMP.match(line)
+        if match and _log_time(match[1]) >= since_wall:
+            lines.append((_log_time(match[1]), line))
+    return lines
+
+
+def engine_steps(tl: Timeline) -> list[tuple[float, str]]:
+    """masakari-engine's recovery steps since the failure, relative to it."""
+    steps = []
+    for t, line in engine_log_lines(tl.zero_wall):
+        for pattern, text in ENGINE_STEPS:
+            match = pattern.search(line)
+            if match:
+                steps.append((t - tl.zero_wall, text.format(*match.groups())))
+    return steps
+
+
+def engine_timings(since_wall: float) -> dict[str, float]:
+    """From the engine's log: how long the disable call took and how long the engine waited
+    after it (the sleep, up to the next step)."""
+    times: dict[str, float] = {}
+    disable = sleep = None
+    for t, line in engine_log_lines(since_wall):
+        if "Disable nova-compute on" in line and disable is None:
+            disable = t
+        elif "before starting recovery" in line and sleep is None:
+            sleep = t
+            if disable is not None:
+                times["disable"] = t - disable
+        elif sleep is not None and "wait" not in times and " INFO " in line:
+            times["wait"] = t - sleep
+    return times
 
 
 def show_tables(segment: Segment, servers: Iterable[str] = ()) -> None:
@@ -250,10 +328,9 @@ def demo() -> None:
     print("\n--- before the failure")
     show_tables(segment, ["focal-1"])
     print()
-    uuid = fail_host(admin, tl, settings.FAILED_HOST)
     server_id = admin.servers(name="^focal-1$")[0]["id"]
-    wait_servers_on(admin, tl, [server_id], {settings.RESERVED_HOST})
-    wait_notification(admin, tl, uuid)
+    uuid = fail_host(admin, tl, settings.FAILED_HOST)
+    watch_failover(admin, tl, uuid, [server_id], {settings.RESERVED_HOST})
     print("\n--- after the failover")
     show_tables(segment, ["focal-1"])
     check_reserved_host_outcome(admin, segment, settings.FAILED_HOST, settings.RESERVED_HOST)
