@@ -85,7 +85,7 @@ def _test(args: argparse.Namespace) -> int:
 
     os.environ["MASAKARI_LAB_RUN"] = "1"
     return int(pytest.main([str(settings.REPO / "tests" / "lab"), "-p", "no:cacheprovider",
-                            "-v", "-s", *args.pytest_args]))
+                            "-v", "-s", "-p", "no:logging", *args.pytest_args]))
 
 
 def _bench_arguments(parser: argparse.ArgumentParser) -> None:
