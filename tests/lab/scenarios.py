@@ -95,8 +95,28 @@ def restore_computes(admin: cloudmod.Cloud) -> None:
 def reset(admin: cloudmod.Cloud) -> None:
     """No servers, no segments, every hypervisor healthy."""
     admin.delete_all_servers()
-    cloudmod.wait(lambda: _segments_deletable(admin), "segments deletable", 300, interval=1)
+    end_stale_notifications()
+    cloudmod.wait(lambda: _segments_deletable(admin), "segments deletable", 120, interval=1)
     restore_computes(admin)
+
+
+def end_stale_notifications() -> None:
+    """Mark notifications an earlier scenario left unfinished as failed.
+
+    A segment with a notification in new/running/error cannot be changed (409), and Masakari
+    only gives up on one after notifications_expired_interval (a day). A notification stays
+    `running` for good when masakari-engine restarts in the middle of its recovery (the
+    scenarios restart it through config changes), so the lab's reset ends them in the database.
+    """
+    stale = services.sql_query(
+        "SELECT notification_uuid, status FROM masakari.notifications "
+        "WHERE status IN ('new', 'running', 'error') AND deleted = 0")
+    if stale.strip():
+        services.sql("UPDATE masakari.notifications SET status = 'failed' "
+                     "WHERE status IN ('new', 'running', 'error') AND deleted = 0;\n")
+        for line in stale.strip().splitlines():
+            print(f"  lab reset: notification {line.split()[0]} was {line.split()[1]}, "
+                  "marked failed")
 
 
 def _segments_deletable(admin: cloudmod.Cloud) -> bool:
