@@ -59,8 +59,7 @@ def _status(args: argparse.Namespace) -> int:
     return lab.status()
 
 
-@command("stop", "stop the lab's processes, keep its state for a quick `up`",
-         needs_runtime=False)
+@command("stop", "stop the lab's processes, keep its state for a quick `up`", needs_runtime=False)
 def _stop(args: argparse.Namespace) -> int:
     from . import lab
 
@@ -69,8 +68,11 @@ def _stop(args: argparse.Namespace) -> int:
     return 0
 
 
-@command("down", "stop every process the lab started and remove everything it created",
-         needs_runtime=False)
+@command(
+    "down",
+    "stop every process the lab started and remove everything it created",
+    needs_runtime=False,
+)
 def _down(args: argparse.Namespace) -> int:
     from . import lab
 
@@ -78,23 +80,32 @@ def _down(args: argparse.Namespace) -> int:
     return 0
 
 
-@command("test", "run the lab scenarios (pytest tests/lab; extra arguments go to pytest, "
-         "e.g. -k demo)")
+@command(
+    "test", "run the lab scenarios (pytest tests/lab; extra arguments go to pytest, e.g. -k demo)"
+)
 def _test(args: argparse.Namespace) -> int:
     import pytest
 
     os.environ["MASAKARI_LAB_RUN"] = "1"
-    return int(pytest.main([str(settings.REPO / "tests" / "lab"), "-p", "no:cacheprovider",
-                            "-v", "-s", "-p", "no:logging", *args.pytest_args]))
+    files = [str(settings.REPO / "tests" / "lab" / name) for name in settings.SCENARIO_FILES]
+    return int(
+        pytest.main(
+            [*files, "-p", "no:cacheprovider", "-v", "-s", "-p", "no:logging", *args.pytest_args]
+        )
+    )
 
 
 def _bench_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--counts", default="1,10,50",
-                        help="instance counts, comma separated (default 1,10,50)")
+    parser.add_argument(
+        "--counts", default="1,10,50", help="instance counts, comma separated (default 1,10,50)"
+    )
 
 
-@command("bench", "measure notification -> last instance ACTIVE elsewhere (table)",
-         add_arguments=_bench_arguments)
+@command(
+    "bench",
+    "measure notification -> last instance ACTIVE elsewhere (table)",
+    add_arguments=_bench_arguments,
+)
 def _bench(args: argparse.Namespace) -> int:
     from . import bench, lab
 

@@ -20,28 +20,48 @@ NOVA_VERSION = "2.53"  # service ids are UUIDs; forced_down/status in one PUT
 
 
 class Cloud:
-    def __init__(self, password: str, username: str = settings.ADMIN_USER,
-                 project: str = "admin", domain: str = "Default") -> None:
-        auth = v3.Password(auth_url=settings.KEYSTONE_URL, username=username,
-                           password=password, project_name=project, user_domain_name=domain,
-                           project_domain_name=domain)
+    def __init__(
+        self,
+        password: str,
+        username: str = settings.ADMIN_USER,
+        project: str = "admin",
+        domain: str = "Default",
+    ) -> None:
+        auth = v3.Password(
+            auth_url=settings.KEYSTONE_URL,
+            username=username,
+            password=password,
+            project_name=project,
+            user_domain_name=domain,
+            project_domain_name=domain,
+        )
         self.session = ks_session.Session(auth=auth)
 
     # ------------------------------------------------------------------ raw calls
-    def call(self, service: str, method: str, path: str, *, json: Any = None,
-             ok: tuple[int, ...] = (200, 201, 202, 204), headers: dict | None = None,
-             data: bytes | None = None) -> Any:
+    def call(
+        self,
+        service: str,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        ok: tuple[int, ...] = (200, 201, 202, 204),
+        headers: dict | None = None,
+        data: bytes | None = None,
+    ) -> Any:
         filt = {"service_type": service, "interface": "public", "region_name": settings.REGION}
         if service == "identity":
             filt = {"service_type": "identity", "interface": "public"}
         hdrs = dict(headers or {})
         if service == "compute":
             hdrs.setdefault("OpenStack-API-Version", f"compute {NOVA_VERSION}")
-        resp = self.session.request(path, method, endpoint_filter=filt, json=json,
-                                    headers=hdrs, data=data, raise_exc=False)
+        resp = self.session.request(
+            path, method, endpoint_filter=filt, json=json, headers=hdrs, data=data, raise_exc=False
+        )
         if resp.status_code not in ok:
-            raise LabError(f"{service} {method} {path} -> HTTP {resp.status_code}: "
-                           f"{resp.text[:400]}")
+            raise LabError(
+                f"{service} {method} {path} -> HTTP {resp.status_code}: {resp.text[:400]}"
+            )
         if resp.status_code == 204 or not resp.content:
             return None
         try:
@@ -62,30 +82,46 @@ class Cloud:
         singular = kind[:-1]
         return self.call("identity", "POST", f"/{kind}", json={singular: body})[singular]
 
-    def ensure_user(self, name: str, password: str, domain_id: str, project_id: str,
-                    role: str = "admin") -> dict:
+    def ensure_user(
+        self, name: str, password: str, domain_id: str, project_id: str, role: str = "admin"
+    ) -> dict:
         user = self.find("users", name, domain_id=domain_id)
         if user is None:
-            user = self.call("identity", "POST", "/users", json={"user": {
-                "name": name, "password": password, "domain_id": domain_id}})["user"]
+            user = self.call(
+                "identity",
+                "POST",
+                "/users",
+                json={"user": {"name": name, "password": password, "domain_id": domain_id}},
+            )["user"]
         else:  # keep the password the lab last handed out
-            self.call("identity", "PATCH", f"/users/{user['id']}",
-                      json={"user": {"password": password}})
+            self.call(
+                "identity", "PATCH", f"/users/{user['id']}", json={"user": {"password": password}}
+            )
         role_id = self.find("roles", role)["id"]
         self.call("identity", "PUT", f"/projects/{project_id}/users/{user['id']}/roles/{role_id}")
         return user
 
-    def ensure_service(self, name: str, service_type: str, url: str,
-                       region: str = settings.REGION,
-                       urls: dict[str, str] | None = None) -> None:
+    def ensure_service(
+        self,
+        name: str,
+        service_type: str,
+        url: str,
+        region: str = settings.REGION,
+        urls: dict[str, str] | None = None,
+    ) -> None:
         """Service plus public/internal/admin endpoints; endpoints are replaced if they moved."""
         services = self.call("identity", "GET", f"/services?type={service_type}")["services"]
         service = next((s for s in services if s["name"] == name), None)
         if service is None:
-            service = self.call("identity", "POST", "/services", json={"service": {
-                "name": name, "type": service_type, "enabled": True}})["service"]
-        existing = self.call("identity", "GET",
-                             f"/endpoints?service_id={service['id']}")["endpoints"]
+            service = self.call(
+                "identity",
+                "POST",
+                "/services",
+                json={"service": {"name": name, "type": service_type, "enabled": True}},
+            )["service"]
+        existing = self.call("identity", "GET", f"/endpoints?service_id={service['id']}")[
+            "endpoints"
+        ]
         urls = urls or {iface: url for iface in ("public", "internal", "admin")}
         for interface, want in urls.items():
             matches = [e for e in existing if e["interface"] == interface]
@@ -93,9 +129,19 @@ class Cloud:
                 continue
             for endpoint in matches:
                 self.call("identity", "DELETE", f"/endpoints/{endpoint['id']}")
-            self.call("identity", "POST", "/endpoints", json={"endpoint": {
-                "service_id": service["id"], "interface": interface, "url": want,
-                "region_id": region}})
+            self.call(
+                "identity",
+                "POST",
+                "/endpoints",
+                json={
+                    "endpoint": {
+                        "service_id": service["id"],
+                        "interface": interface,
+                        "url": want,
+                        "region_id": region,
+                    }
+                },
+            )
 
     # ------------------------------------------------------------------ nova
     def compute_services(self) -> list[dict]:
@@ -110,8 +156,9 @@ class Cloud:
     def set_compute_service(self, host: str, **changes: Any) -> dict:
         """changes: status='enabled'|'disabled', disabled_reason=..., forced_down=bool."""
         service = self.compute_service(host)
-        return self.call("compute", "PUT", f"/os-services/{service['id']}",
-                         json=changes)["service"]
+        return self.call("compute", "PUT", f"/os-services/{service['id']}", json=changes)[
+            "service"
+        ]
 
     def hypervisors(self) -> list[dict]:
         return self.call("compute", "GET", "/os-hypervisors")["hypervisors"]
@@ -125,21 +172,33 @@ class Cloud:
 
     def server_actions(self, server_id: str) -> list[str]:
         actions = self.call("compute", "GET", f"/servers/{server_id}/os-instance-actions")
-        return [a["action"] for a in sorted(actions["instanceActions"],
-                                            key=lambda a: a["start_time"])]
+        return [
+            a["action"] for a in sorted(actions["instanceActions"], key=lambda a: a["start_time"])
+        ]
 
-    def create_servers(self, name: str, count: int, *, host: str | None = None,
-                       metadata: dict[str, str] | None = None) -> list[str]:
-        flavor = self.call("compute", "GET", "/flavors?name=lab.tiny")  # noqa: F841
+    def create_servers(
+        self,
+        name: str,
+        count: int,
+        *,
+        host: str | None = None,
+        metadata: dict[str, str] | None = None,
+    ) -> list[str]:
         body: dict[str, Any] = {
-            "name": name, "flavorRef": self.flavor_id(), "imageRef": self.image_id(),
-            "networks": "none", "min_count": count, "max_count": count,
-            "metadata": metadata or {}, "return_reservation_id": True,
+            "name": name,
+            "flavorRef": self.flavor_id(),
+            "imageRef": self.image_id(),
+            "networks": "none",
+            "min_count": count,
+            "max_count": count,
+            "metadata": metadata or {},
+            "return_reservation_id": True,
         }
         if host:
             body["availability_zone"] = f"nova:{host}"
-        reservation = self.call("compute", "POST", "/servers",
-                                json={"server": body})["reservation_id"]
+        reservation = self.call("compute", "POST", "/servers", json={"server": body})[
+            "reservation_id"
+        ]
         servers = self.servers(reservation_id=reservation)
         return [s["id"] for s in servers]
 
@@ -162,8 +221,14 @@ class Cloud:
 
     # ------------------------------------------------------------------ masakari
     def ha(self, method: str, path: str, json: Any = None, ok=(200, 201, 202, 204)) -> Any:
-        return self.call("instance-ha", method, path, json=json, ok=ok,
-                         headers={"OpenStack-API-Version": "instance-ha 1.0"})
+        return self.call(
+            "instance-ha",
+            method,
+            path,
+            json=json,
+            ok=ok,
+            headers={"OpenStack-API-Version": "instance-ha 1.0"},
+        )
 
     def segments(self) -> list[dict]:
         return self.ha("GET", "/segments")["segments"]
@@ -179,9 +244,14 @@ class Cloud:
 
     def notify(self, kind: str, hostname: str, payload: dict) -> dict:
         now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
-        body = {"notification": {"type": kind, "hostname": hostname,
-                                 "generated_time": now.isoformat(timespec="microseconds"),
-                                 "payload": payload}}
+        body = {
+            "notification": {
+                "type": kind,
+                "hostname": hostname,
+                "generated_time": now.isoformat(timespec="microseconds"),
+                "payload": payload,
+            }
+        }
         return self.ha("POST", "/notifications", json=body)["notification"]
 
     def notification(self, uuid: str) -> dict:
@@ -199,6 +269,8 @@ def wait(check, what: str, timeout: float, interval: float = 0.25):
         except LabError as exc:
             last_error = exc
         if time.monotonic() > deadline:
-            raise LabError(f"timed out after {timeout:.0f} s waiting for {what}"
-                           + (f" (last error: {last_error})" if last_error else ""))
+            raise LabError(
+                f"timed out after {timeout:.0f} s waiting for {what}"
+                + (f" (last error: {last_error})" if last_error else "")
+            )
         time.sleep(interval)

@@ -1,5 +1,5 @@
-"""Lab scenarios need the running lab and Debian's OpenStack clients: they are collected only
-under `python -m tests.lab test`, which brings the lab up first."""
+"""The OpenStack scenarios need the running lab and Debian's OpenStack clients: they are
+collected only under `python -m tests.lab test`, which brings the lab up first."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ import os
 
 import pytest
 
+from .settings import SCENARIO_FILES
+
 if not os.environ.get("MASAKARI_LAB_RUN"):
-    collect_ignore_glob = ["test_*.py"]
+    collect_ignore = list(SCENARIO_FILES)
 
 # Faster recovery for the scenarios. Safe because every injected host failure forces the
 # nova-compute service down first (as the suite's host monitor does after fencing), so Nova
@@ -28,8 +30,9 @@ def admin():
     cloud = scenarios.admin_cloud()
     deploy.deploy(cloud, services.load_secrets(), config=SCENARIO_CONFIG)
     yield cloud
-    deploy.deploy(scenarios.admin_cloud(), services.load_secrets(),
-                  config=dict.fromkeys(SCENARIO_CONFIG))
+    deploy.deploy(
+        scenarios.admin_cloud(), services.load_secrets(), config=dict.fromkeys(SCENARIO_CONFIG)
+    )
 
 
 @pytest.fixture

@@ -35,8 +35,11 @@ ENABLED_FILE = CHARM_STATE_DIR / "enabled-services.json"
 SYSTEM_LOG = settings.LOGS / "charm-system.log"
 TIMELINE_LOG = settings.LOGS / "charm-events.log"
 UNIT = "masakari/0"
-APACHE_ENABLED_DIRS = ("/etc/apache2/mods-enabled", "/etc/apache2/sites-enabled",
-                       "/etc/apache2/conf-enabled")
+APACHE_ENABLED_DIRS = (
+    "/etc/apache2/mods-enabled",
+    "/etc/apache2/sites-enabled",
+    "/etc/apache2/conf-enabled",
+)
 ENGINE_LOG = settings.LOGS / "masakari-engine.log"
 # Where the charm's own logs end up (paths it renders), for error reports.
 CHARM_LOGS = ("/var/log/apache2/masakari_error.log", str(ENGINE_LOG))
@@ -50,7 +53,8 @@ def charm_source() -> Path:
 def charm_available() -> bool:
     root = charm_source()
     return (root / "charms/masakari/src/charm.py").exists() and (
-        root / "lib/charm_common/system.py").exists()
+        root / "lib/charm_common/system.py"
+    ).exists()
 
 
 def _import_charm():
@@ -73,8 +77,10 @@ def _lab_system_class(base: type) -> type:
         """The charm's system interface on the lab's control node (this machine)."""
 
         def add_apt_source(self, source: str) -> None:
-            raise RuntimeError(f"the lab runs Debian 12's packages only; openstack-origin "
-                               f"{source!r} is not available here (use distro)")
+            raise RuntimeError(
+                f"the lab runs Debian 12's packages only; openstack-origin "
+                f"{source!r} is not available here (use distro)"
+            )
 
         def install_packages(self, packages: Sequence[str]) -> None:
             _log_system(f"install_packages {' '.join(packages)}")
@@ -83,8 +89,10 @@ def _lab_system_class(base: type) -> type:
         def write_file(self, path: str, content, *, owner: str, group: str, mode: int) -> bool:
             _remember_original(path)
             changed = super().write_file(path, content, owner=owner, group=group, mode=mode)
-            _log_system(f"write_file {path} {owner}:{group} {mode:04o}"
-                        f"{' (changed)' if changed else ' (unchanged)'}")
+            _log_system(
+                f"write_file {path} {owner}:{group} {mode:04o}"
+                f"{' (changed)' if changed else ' (unchanged)'}"
+            )
             return changed
 
         def remove_file(self, path: str) -> bool:
@@ -176,8 +184,10 @@ def service_argv(name: str) -> list[str]:
     if name == "apache2":
         # As apache2ctl does: Debian's envvars, run and lock dirs; in the foreground so the lab
         # owns the PID (mod_wsgi's daemon processes are its children).
-        script = (". /etc/apache2/envvars && mkdir -p \"$APACHE_RUN_DIR\" \"$APACHE_LOCK_DIR\" "
-                  "\"$APACHE_LOG_DIR\" && exec /usr/sbin/apache2 -DFOREGROUND")
+        script = (
+            '. /etc/apache2/envvars && mkdir -p "$APACHE_RUN_DIR" "$APACHE_LOCK_DIR" '
+            '"$APACHE_LOG_DIR" && exec /usr/sbin/apache2 -DFOREGROUND'
+        )
         return ["/bin/sh", "-c", script]
     if name == "haproxy":
         argv = ["/usr/sbin/haproxy", "-W", "-db", "-f", "/etc/haproxy/haproxy.cfg"]
@@ -190,9 +200,17 @@ def service_argv(name: str) -> list[str]:
         return argv
     if name == "masakari-engine":
         # Debian's unit: User=masakari, --config-file and --log-file.
-        return ["/usr/bin/setpriv", "--reuid=masakari", "--regid=masakari", "--init-groups",
-                "/usr/bin/masakari-engine", "--config-file", "/etc/masakari/masakari.conf",
-                "--log-file", str(ENGINE_LOG)]
+        return [
+            "/usr/bin/setpriv",
+            "--reuid=masakari",
+            "--regid=masakari",
+            "--init-groups",
+            "/usr/bin/masakari-engine",
+            "--config-file",
+            "/etc/masakari/masakari.conf",
+            "--log-file",
+            str(ENGINE_LOG),
+        ]
     raise LabError(f"the lab does not know how to run service {name!r}")
 
 
@@ -252,8 +270,9 @@ class Deployment:
         self.charm_module = charm
         self.lab_system = _lab_system_class(charm_system.HostSystem)()
         charm.MasakariCharm.system = self.lab_system
-        self.ctx = testing.Context(charm.MasakariCharm,
-                                   charm_root=charm_source() / "charms/masakari")
+        self.ctx = testing.Context(
+            charm.MasakariCharm, charm_root=charm_source() / "charms/masakari"
+        )
 
     # ---------------------------------------------------------------- state
     def load_state(self):
@@ -274,11 +293,22 @@ class Deployment:
     def initial_state(self, config: dict[str, Any]):
         t = self.testing
         networks = {
-            t.Network(name, bind_addresses=[t.BindAddress([t.Address(settings.IP,
-                                                                     cidr="127.0.0.0/8")])],
-                      ingress_addresses=[settings.IP], egress_subnets=["127.0.0.0/8"])
-            for name in ("shared-db", "amqp", "identity-service", "cluster", "public",
-                         "internal", "admin", "certificates")
+            t.Network(
+                name,
+                bind_addresses=[t.BindAddress([t.Address(settings.IP, cidr="127.0.0.0/8")])],
+                ingress_addresses=[settings.IP],
+                egress_subnets=["127.0.0.0/8"],
+            )
+            for name in (
+                "shared-db",
+                "amqp",
+                "identity-service",
+                "cluster",
+                "public",
+                "internal",
+                "admin",
+                "certificates",
+            )
         }
         return t.State(leader=True, config=config, networks=networks)
 
@@ -290,12 +320,16 @@ class Deployment:
         except Exception as error:  # noqa: BLE001 - report the charm's failure, not ours
             with open(TIMELINE_LOG, "a") as f:
                 f.write(f"{event_name} raised:\n{traceback.format_exc()}\n")
-            raise LabError(f"the charm's {event_name} handler failed: "
-                           f"{type(error).__name__}: {error}; traceback in {TIMELINE_LOG}\n"
-                           f"what it asked of the machine: {SYSTEM_LOG}") from None
+            raise LabError(
+                f"the charm's {event_name} handler failed: "
+                f"{type(error).__name__}: {error}; traceback in {TIMELINE_LOG}\n"
+                f"what it asked of the machine: {SYSTEM_LOG}"
+            ) from None
         status = out.unit_status
-        line = (f"{time.strftime('%H:%M:%S')} charm {event_name:34} -> {status.name}: "
-                f"{status.message} ({time.monotonic() - t0:.1f} s)")
+        line = (
+            f"{time.strftime('%H:%M:%S')} charm {event_name:34} -> {status.name}: "
+            f"{status.message} ({time.monotonic() - t0:.1f} s)"
+        )
         print(f"  {line}", flush=True)
         with open(TIMELINE_LOG, "a") as f:
             f.write(line + "\n")
@@ -315,11 +349,15 @@ class Deployment:
     def add_relation(self, state, endpoint: str, remote_app: str, interface: str):
         """relation-created/joined with an empty remote side; the charm publishes its part."""
         t = self.testing
-        relation = t.Relation(endpoint, interface=interface, remote_app_name=remote_app,
-                              remote_units_data={0: {}})
+        relation = t.Relation(
+            endpoint, interface=interface, remote_app_name=remote_app, remote_units_data={0: {}}
+        )
         state = self.with_relation(state, relation)
-        state = self.run(f"{endpoint}-relation-joined", self.ctx.on.relation_joined(
-            relation, remote_unit=0), state)
+        state = self.run(
+            f"{endpoint}-relation-joined",
+            self.ctx.on.relation_joined(relation, remote_unit=0),
+            state,
+        )
         return state
 
     def answer(self, state, endpoint: str, data: dict[str, str]):
@@ -327,8 +365,11 @@ class Deployment:
         relation = self.relation(state, endpoint)
         relation = dataclasses.replace(relation, remote_units_data={0: data})
         state = self.with_relation(state, relation)
-        return self.run(f"{endpoint}-relation-changed", self.ctx.on.relation_changed(
-            relation, remote_unit=0), state)
+        return self.run(
+            f"{endpoint}-relation-changed",
+            self.ctx.on.relation_changed(relation, remote_unit=0),
+            state,
+        )
 
     def sent(self, state, endpoint: str) -> dict[str, str]:
         relation = self.relation(state, endpoint)
@@ -342,10 +383,18 @@ class Deployment:
         missing = [k for k in ("database", "username", "hostname") if not request.get(k)]
         if missing:
             raise LabError(f"the charm's shared-db request lacks {', '.join(missing)}")
-        services.ensure_database(request["database"], request["username"],
-                                 self.sec["masakari_db"], host=request["hostname"])
-        return {"db_host": settings.IP, "db_port": str(settings.DB_PORT),
-                "password": self.sec["masakari_db"], "allowed_units": UNIT}
+        services.ensure_database(
+            request["database"],
+            request["username"],
+            self.sec["masakari_db"],
+            host=request["hostname"],
+        )
+        return {
+            "db_host": settings.IP,
+            "db_port": str(settings.DB_PORT),
+            "password": self.sec["masakari_db"],
+            "allowed_units": UNIT,
+        }
 
     def rabbit_answer(self, request: dict[str, str]) -> dict[str, str]:
         """rabbitmq-server: the vhost and user the charm asked for."""
@@ -354,14 +403,18 @@ class Deployment:
         missing = [k for k in ("username", "vhost") if not request.get(k)]
         if missing:
             raise LabError(f"the charm's amqp request lacks {', '.join(missing)}")
-        services.ensure_rabbit_user(request["username"], self.sec["masakari_rabbit"],
-                                    vhost=request["vhost"])
+        services.ensure_rabbit_user(
+            request["username"], self.sec["masakari_rabbit"], vhost=request["vhost"]
+        )
         return {"hostname": settings.IP, "password": self.sec["masakari_rabbit"]}
 
     def keystone_answer(self, request: dict[str, str]) -> dict[str, str]:
         """keystone: service user, then the service (type from the name) and its endpoints."""
-        missing = [k for k in ("service", "region", "public_url", "internal_url", "admin_url")
-                   if not request.get(k)]
+        missing = [
+            k
+            for k in ("service", "region", "public_url", "internal_url", "admin_url")
+            if not request.get(k)
+        ]
         if missing:
             raise LabError(f"the charm's identity-service request lacks {', '.join(missing)}")
         # keystone's charm maps service names to catalog types; masakari is instance-ha.
@@ -371,24 +424,38 @@ class Deployment:
         admin = self.admin
         domain = admin.find("domains", settings.SERVICE_DOMAIN)
         project = admin.find("projects", settings.SERVICE_PROJECT, domain_id=domain["id"])
-        admin.ensure_user(request["service"], self.sec["masakari_keystone"], domain["id"],
-                          project["id"])
-        admin.ensure_service(request["service"], service_type, "", region=request["region"],
-                             urls={"public": request["public_url"],
-                                   "internal": request["internal_url"],
-                                   "admin": request["admin_url"]})
+        admin.ensure_user(
+            request["service"], self.sec["masakari_keystone"], domain["id"], project["id"]
+        )
+        admin.ensure_service(
+            request["service"],
+            service_type,
+            "",
+            region=request["region"],
+            urls={
+                "public": request["public_url"],
+                "internal": request["internal_url"],
+                "admin": request["admin_url"],
+            },
+        )
         admin.session.invalidate()  # the admin's next token carries the new catalog
         return {
-            "service_host": settings.IP, "service_port": str(settings.KEYSTONE_PORT),
-            "service_protocol": "http", "auth_host": settings.IP,
-            "auth_port": str(settings.KEYSTONE_PORT), "auth_protocol": "http",
-            "internal_host": settings.IP, "internal_port": str(settings.KEYSTONE_PORT),
-            "internal_protocol": "http", "api_version": "3",
+            "service_host": settings.IP,
+            "service_port": str(settings.KEYSTONE_PORT),
+            "service_protocol": "http",
+            "auth_host": settings.IP,
+            "auth_port": str(settings.KEYSTONE_PORT),
+            "auth_protocol": "http",
+            "internal_host": settings.IP,
+            "internal_port": str(settings.KEYSTONE_PORT),
+            "internal_protocol": "http",
+            "api_version": "3",
             "service_username": request["service"],
             "service_password": self.sec["masakari_keystone"],
             "service_tenant": settings.SERVICE_PROJECT,
             "service_tenant_id": project["id"],
-            "service_domain": settings.SERVICE_DOMAIN, "service_domain_id": domain["id"],
+            "service_domain": settings.SERVICE_DOMAIN,
+            "service_domain_id": domain["id"],
             "admin_domain_id": admin.find("domains", "Default")["id"],
             "region": request["region"],
         }
@@ -415,8 +482,11 @@ class Deployment:
 
     def reconcile_counterparts(self, state):
         """Re-answer every relation from what the charm publishes now (idempotent)."""
-        for endpoint, answer in (("shared-db", self.mysql_answer), ("amqp", self.rabbit_answer),
-                                 ("identity-service", self.keystone_answer)):
+        for endpoint, answer in (
+            ("shared-db", self.mysql_answer),
+            ("amqp", self.rabbit_answer),
+            ("identity-service", self.keystone_answer),
+        ):
             if self.relation(state, endpoint) is not None:
                 reply = answer(self.sent(state, endpoint))
                 relation = self.relation(state, endpoint)
@@ -467,8 +537,10 @@ def deploy(admin, sec: dict[str, str], config: dict[str, Any] | None = None) -> 
 def check_deployed(state, admin) -> None:
     status = state.unit_status
     if status.name != "active":
-        raise LabError(f"the masakari charm is {status.name}: {status.message}\n"
-                       f"what it asked of the machine: {SYSTEM_LOG}\n" + _log_tails())
+        raise LabError(
+            f"the masakari charm is {status.name}: {status.message}\n"
+            f"what it asked of the machine: {SYSTEM_LOG}\n" + _log_tails()
+        )
     for name in ("apache2", "haproxy", "masakari-engine"):
         proc = procs.get(name)
         if proc is None or not proc.alive:
@@ -478,8 +550,12 @@ def check_deployed(state, admin) -> None:
         admin.ha("GET", "/segments")
         return True
 
-    procs.wait_for("masakari-api through the keystone catalog", api_ready, timeout=90,
-                   procs=["apache2", "haproxy", "masakari-engine"])
+    procs.wait_for(
+        "masakari-api through the keystone catalog",
+        api_ready,
+        timeout=90,
+        procs=["apache2", "haproxy", "masakari-engine"],
+    )
 
 
 def _log_tails(name: str | None = None) -> str:
@@ -487,8 +563,9 @@ def _log_tails(name: str | None = None) -> str:
     for proc_name in ("apache2", "haproxy", "masakari-engine"):
         if name in (None, proc_name):
             paths.append(str(settings.LOGS / f"{proc_name}.out"))
-    return "".join(f"last lines of {p}:\n{procs.log_tail(p, 15)}\n" for p in paths
-                   if os.path.exists(p))
+    return "".join(
+        f"last lines of {p}:\n{procs.log_tail(p, 15)}\n" for p in paths if os.path.exists(p)
+    )
 
 
 def change_config(admin, sec: dict[str, str], **options: Any) -> None:

@@ -27,7 +27,8 @@ CONTEXT_ORIGINAL = "        if read_deleted not in ('no', 'yes', 'only'):\n"
 CONTEXT_FIXED = (
     "        # masakari-lab: Debian 12's oslo.messaging rebuilds contexts without read_deleted\n"
     "        if read_deleted is None:\n"
-    "            read_deleted = 'no'\n" + CONTEXT_ORIGINAL)
+    "            read_deleted = 'no'\n" + CONTEXT_ORIGINAL
+)
 TASKFLOW_SQLA = Path("/usr/lib/python3/dist-packages/taskflow/persistence/backends/sqlalchemy")
 BACKUPS = settings.STATE / "distro-backups"
 
@@ -46,15 +47,27 @@ def apply() -> list[str]:
     if TASKFLOW_SQLA.is_dir() and not (alembic / "alembic.ini").exists():
         version = _taskflow_version()
         with tempfile.TemporaryDirectory() as tmp:
-            procs.run([str(settings.VENV / "bin" / "pip"), "download", "--quiet", "--no-deps",
-                       "--only-binary", ":all:", f"taskflow=={version}", "-d", tmp],
-                      log="distro-fixes", timeout=300)
+            procs.run(
+                [
+                    str(settings.VENV / "bin" / "pip"),
+                    "download",
+                    "--quiet",
+                    "--no-deps",
+                    "--only-binary",
+                    ":all:",
+                    f"taskflow=={version}",
+                    "-d",
+                    tmp,
+                ],
+                log="distro-fixes",
+                timeout=300,
+            )
             wheel = glob.glob(f"{tmp}/taskflow-*.whl")[0]
             prefix = "taskflow/persistence/backends/sqlalchemy/alembic/"
             with zipfile.ZipFile(wheel) as zf:
                 for member in zf.namelist():
                     if member.startswith(prefix) and not member.endswith("/"):
-                        target = alembic / member[len(prefix):]
+                        target = alembic / member[len(prefix) :]
                         target.parent.mkdir(parents=True, exist_ok=True)
                         target.write_bytes(zf.read(member))
         install.record_created(str(alembic), kind="dir")
@@ -70,6 +83,10 @@ def revert() -> None:
 
 
 def _taskflow_version() -> str:
-    out = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", "python3-taskflow"],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["dpkg-query", "-W", "-f", "${Version}", "python3-taskflow"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return out.split(":")[-1].split("-")[0]

@@ -17,27 +17,65 @@ from . import procs, settings
 # nova-compute needs "nova-compute-kvm | nova-compute-hypervisor"; nova-compute-ironic satisfies
 # it without libvirt-daemon or qemu (the lab's computes use the fake driver from python3-nova).
 PACKAGES = [
-    "mariadb-server", "rabbitmq-server", "keystone", "placement-api", "glance-api",
-    "nova-api", "nova-conductor", "nova-scheduler", "nova-compute", "nova-compute-ironic",
-    "masakari-api", "masakari-engine", "apache2", "libapache2-mod-wsgi-py3", "haproxy",
-    "uwsgi-core", "uwsgi-plugin-python3", "python3-openstackclient", "python3-masakariclient",
-    "python3-osc-placement", "python3-venv", "python3-pymysql", "iproute2", "unzip",
+    "mariadb-server",
+    "rabbitmq-server",
+    "keystone",
+    "placement-api",
+    "glance-api",
+    "nova-api",
+    "nova-conductor",
+    "nova-scheduler",
+    "nova-compute",
+    "nova-compute-ironic",
+    "masakari-api",
+    "masakari-engine",
+    "apache2",
+    "libapache2-mod-wsgi-py3",
+    "haproxy",
+    "uwsgi-core",
+    "uwsgi-plugin-python3",
+    "python3-openstackclient",
+    "python3-masakariclient",
+    "python3-osc-placement",
+    "python3-venv",
+    "python3-pymysql",
+    "iproute2",
+    "unzip",
 ]
 # Answers that stop the packages' postinst scripts from configuring databases, rabbit or
 # keystone on their own: the lab (and the charm) do that.
 DEBCONF_FALSE = {
-    "keystone": ["keystone/configure_db", "keystone/create-admin-tenant",
-                 "keystone/register-endpoint"],
-    "nova-common": ["nova/configure_db", "nova/configure_rabbit", "nova/configure_ksat",
-                    "nova/configure_neutron", "nova/configure_placement",
-                    "nova/configure_api-endpoint"],
+    "keystone": [
+        "keystone/configure_db",
+        "keystone/create-admin-tenant",
+        "keystone/register-endpoint",
+    ],
+    "nova-common": [
+        "nova/configure_db",
+        "nova/configure_rabbit",
+        "nova/configure_ksat",
+        "nova/configure_neutron",
+        "nova/configure_placement",
+        "nova/configure_api-endpoint",
+    ],
     "nova-api": ["novaapi/configure_db"],
-    "placement-common": ["placement/configure_db", "placement/configure_ksat",
-                         "placement/configure_api-endpoint"],
-    "masakari-common": ["masakari/configure_db", "masakari/configure_rabbit",
-                        "masakari/configure_ksat", "masakari/configure_api-endpoint"],
-    "glance-common": ["glance/configure_db", "glance/configure_rabbit", "glance/configure_ksat",
-                      "glance/configure_api-endpoint"],
+    "placement-common": [
+        "placement/configure_db",
+        "placement/configure_ksat",
+        "placement/configure_api-endpoint",
+    ],
+    "masakari-common": [
+        "masakari/configure_db",
+        "masakari/configure_rabbit",
+        "masakari/configure_ksat",
+        "masakari/configure_api-endpoint",
+    ],
+    "glance-common": [
+        "glance/configure_db",
+        "glance/configure_rabbit",
+        "glance/configure_ksat",
+        "glance/configure_api-endpoint",
+    ],
 }
 # What the lab's own python needs from PyPI (the rest comes from Debian's python3-* packages).
 PYPI = ["ops[testing]>=2.17", "pytest>=7", "jinja2"]
@@ -64,10 +102,13 @@ def load_created() -> dict[str, list[str]]:
 def missing_packages(packages: list[str]) -> list[str]:
     result = subprocess.run(
         ["dpkg-query", "-W", "-f", "${Package} ${db:Status-Status}\n", *packages],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
-    installed = {line.split()[0] for line in result.stdout.splitlines()
-                 if line.endswith(" installed")}
+    installed = {
+        line.split()[0] for line in result.stdout.splitlines() if line.endswith(" installed")
+    }
     return [p for p in packages if p not in installed]
 
 
@@ -82,19 +123,23 @@ def apt_install(packages: list[str]) -> float:
     # No daemon may start from a postinst: the lab starts everything itself.
     if not os.path.exists(POLICY_RC):
         with open(POLICY_RC, "w") as f:
-            f.write("#!/bin/sh\n# installed by the masakari lab: no daemon starts from dpkg\n"
-                    "exit 101\n")
-        os.chmod(POLICY_RC, 0o755)
+            f.write(
+                "#!/bin/sh\n# installed by the masakari lab: no daemon starts from dpkg\n"
+                "exit 101\n"
+            )
+        os.chmod(POLICY_RC, 0o755)  # noqa: S103 - dpkg runs it as a program
         record_created(POLICY_RC)
-    selections = "".join(f"{pkg} {q} boolean false\n"
-                         for pkg, qs in DEBCONF_FALSE.items() for q in qs)
+    selections = "".join(
+        f"{pkg} {q} boolean false\n" for pkg, qs in DEBCONF_FALSE.items() for q in qs
+    )
     procs.run(["debconf-set-selections"], log="apt", input_text=selections)
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     apt = ["apt-get", "-o", "DPkg::Lock::Timeout=900", "-y"]
     procs.run([*apt, "update"], log="apt", env=env, timeout=900)
     print(f"  apt: installing {len(missing)} packages (and their dependencies)", flush=True)
-    procs.run([*apt, "install", "--no-install-recommends", *missing], log="apt", env=env,
-              timeout=2400)
+    procs.run(
+        [*apt, "install", "--no-install-recommends", *missing], log="apt", env=env, timeout=2400
+    )
     return time.monotonic() - started
 
 
@@ -109,12 +154,13 @@ def make_venv() -> float:
     started = time.monotonic()
     python = str(settings.VENV / "bin" / "python")
     if not os.path.exists(python):
-        procs.run([settings.SYSTEM_PYTHON, "-m", "venv", "--system-site-packages",
-                   str(settings.VENV)], log="venv")
+        procs.run(
+            [settings.SYSTEM_PYTHON, "-m", "venv", "--system-site-packages", str(settings.VENV)],
+            log="venv",
+        )
     # Not the charm's requirements.txt: its apt/systemd/charmhelpers libraries serve
     # HostSystem's production methods, which the lab's system interface replaces.
-    procs.run([python, "-m", "pip", "install", "--quiet", *PYPI], log="venv",
-              timeout=900)
+    procs.run([python, "-m", "pip", "install", "--quiet", *PYPI], log="venv", timeout=900)
     (settings.VENV / ".lab-ready").write_text("ok\n")
     return time.monotonic() - started
 
@@ -135,4 +181,4 @@ def reexec_in_lab_python(argv: list[str]) -> None:
     python = str(settings.VENV / "bin" / "python")
     os.chdir(settings.REPO)
     env = dict(os.environ, PYTHONPATH=str(settings.REPO))
-    os.execve(python, [python, "-m", "tests.lab", *argv], env)
+    os.execve(python, [python, "-m", "tests.lab", *argv], env)  # noqa: S606 - argv is ours

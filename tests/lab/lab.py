@@ -15,13 +15,29 @@ from .procs import LabError
 
 # Stop order: consumers first, storage last.
 STOP_ORDER = [
-    "masakari-engine", "apache2", "haproxy",
+    "masakari-engine",
+    "apache2",
+    "haproxy",
     *(f"nova-compute-{h}" for h in settings.COMPUTE_HOSTS),
-    "nova-scheduler", "nova-conductor", "nova-api", "neutron-stub", "glance-api", "placement",
-    "keystone", "rabbitmq", "epmd", "mariadb",
+    "nova-scheduler",
+    "nova-conductor",
+    "nova-api",
+    "neutron-stub",
+    "glance-api",
+    "placement",
+    "keystone",
+    "rabbitmq",
+    "epmd",
+    "mariadb",
 ]
-LAB_DATABASES = {"keystone": "keystone", "placement": "placement", "glance": "glance",
-                 "nova_api": "nova", "nova": "nova", "nova_cell0": "nova"}
+LAB_DATABASES = {
+    "keystone": "keystone",
+    "placement": "placement",
+    "glance": "glance",
+    "nova_api": "nova",
+    "nova": "nova",
+    "nova_cell0": "nova",
+}
 
 
 class Timer:
@@ -59,16 +75,23 @@ def check_ports_free() -> None:
     """Fail early, naming the port, if something not started by the lab holds one of ours."""
     ours = {p.name for p in procs.recorded() if p.alive}
     wanted = {
-        "mariadb": settings.DB_PORT, "rabbitmq": settings.RABBIT_PORT,
-        "epmd": settings.EPMD_PORT, "keystone": settings.KEYSTONE_PORT,
-        "placement": settings.PLACEMENT_PORT, "nova-api": settings.NOVA_PORT,
-        "glance-api": settings.GLANCE_PORT, "neutron-stub": settings.NEUTRON_PORT,
-        "apache2": settings.MASAKARI_API_PORT, "haproxy": settings.MASAKARI_PUBLIC_PORT,
+        "mariadb": settings.DB_PORT,
+        "rabbitmq": settings.RABBIT_PORT,
+        "epmd": settings.EPMD_PORT,
+        "keystone": settings.KEYSTONE_PORT,
+        "placement": settings.PLACEMENT_PORT,
+        "nova-api": settings.NOVA_PORT,
+        "glance-api": settings.GLANCE_PORT,
+        "neutron-stub": settings.NEUTRON_PORT,
+        "apache2": settings.MASAKARI_API_PORT,
+        "haproxy": settings.MASAKARI_PUBLIC_PORT,
     }
     for name, port in wanted.items():
         if name not in ours and procs.port_open(port):
-            raise LabError(f"port {port} (for {name}) is already in use by a process the lab "
-                           f"did not start; free it (see `ss -ltnp 'sport = :{port}'`) and retry")
+            raise LabError(
+                f"port {port} (for {name}) is already in use by a process the lab "
+                f"did not start; free it (see `ss -ltnp 'sport = :{port}'`) and retry"
+            )
 
 
 def up(with_masakari: bool = True) -> Timer:
@@ -77,7 +100,7 @@ def up(with_masakari: bool = True) -> Timer:
 
     timer = Timer()
     settings.STATE.mkdir(parents=True, exist_ok=True)
-    os.chmod(settings.STATE, 0o755)
+    os.chmod(settings.STATE, 0o755)  # noqa: S103 - mysql and masakari must traverse it
     for d in (settings.ETC, settings.DATA, settings.LOGS, settings.RUN):
         d.mkdir(parents=True, exist_ok=True)
     check_ports_free()
@@ -104,8 +127,9 @@ def up(with_masakari: bool = True) -> Timer:
         once("keystone-init", lambda: services.init_keystone(sec))
         services.start_keystone()
         admin = cloudmod.Cloud(sec["admin"])
-        procs.wait_for("a keystone token", lambda: admin.session.get_token(), timeout=60,
-                       procs=["keystone"])
+        procs.wait_for(
+            "a keystone token", lambda: admin.session.get_token(), timeout=60, procs=["keystone"]
+        )
         ensure_lab_catalog(admin, sec)
         admin.session.invalidate()  # the next token carries the new catalog
         return admin
@@ -124,17 +148,23 @@ def up(with_masakari: bool = True) -> Timer:
             print(f"  masakari charm not found at {settings.CHARM_ROOT}; skipped")
     timer.phases["total"] = timer.total()
     (settings.LOGS / "up-timings.json").write_text(json.dumps(timer.phases, indent=1))
-    print(f"lab is up in {timer.phases['total']:.1f} s; admin credentials: "
-          f"source {settings.STATE / 'admin-openrc'}")
+    print(
+        f"lab is up in {timer.phases['total']:.1f} s; admin credentials: "
+        f"source {settings.STATE / 'admin-openrc'}"
+    )
     return timer
 
 
 def ensure_lab_catalog(admin, sec: dict[str, str]) -> None:
     """Domain/project/users of the lab's own services, their services and endpoints."""
-    domain = admin.ensure("domains", {"name": settings.SERVICE_DOMAIN,
-                                      "description": "service accounts"})
-    project = admin.ensure("projects", {"name": settings.SERVICE_PROJECT,
-                                        "domain_id": domain["id"]}, domain_id=domain["id"])
+    domain = admin.ensure(
+        "domains", {"name": settings.SERVICE_DOMAIN, "description": "service accounts"}
+    )
+    project = admin.ensure(
+        "projects",
+        {"name": settings.SERVICE_PROJECT, "domain_id": domain["id"]},
+        domain_id=domain["id"],
+    )
     for user in ("nova", "placement", "glance", "neutron"):
         admin.ensure_user(user, sec[user], domain["id"], project["id"])
     ip = settings.IP
@@ -155,31 +185,53 @@ def db_syncs() -> None:
     sec = services.load_secrets()
     cell0 = services.db_url("nova_cell0", "nova", sec["nova_db"])
     jobs = {
-        "placement": [["placement-manage", "--config-file",
-                       str(etc / "placement" / "placement.conf"), "db", "sync"]],
-        "glance": [["glance-manage", "--config-file", str(etc / "glance" / "glance-api.conf"),
-                    "db_sync"]],
-        "nova": [[*nova, "api_db", "sync"],
-                 [*nova, "cell_v2", "map_cell0", "--database_connection", cell0],
-                 [*nova, "cell_v2", "create_cell", "--name", "cell1"],
-                 [*nova, "db", "sync"]],
+        "placement": [
+            [
+                "placement-manage",
+                "--config-file",
+                str(etc / "placement" / "placement.conf"),
+                "db",
+                "sync",
+            ]
+        ],
+        "glance": [
+            ["glance-manage", "--config-file", str(etc / "glance" / "glance-api.conf"), "db_sync"]
+        ],
+        "nova": [
+            [*nova, "api_db", "sync"],
+            [*nova, "cell_v2", "map_cell0", "--database_connection", cell0],
+            [*nova, "cell_v2", "create_cell", "--name", "cell1"],
+            [*nova, "db", "sync"],
+        ],
     }
     # The three run in parallel; each one's commands in sequence.
     running = {}
     for name, commands in jobs.items():
         script = " && ".join(subprocess.list2cmdline(c) for c in commands)
         log = open(settings.LOGS / f"db-sync-{name}.log", "ab")  # noqa: SIM115
-        running[name] = (subprocess.Popen(["sh", "-c", script], stdout=log,  # noqa: S607
-                                          stderr=subprocess.STDOUT), log)
+        running[name] = (
+            subprocess.Popen(
+                ["sh", "-c", script],
+                stdout=log,  # noqa: S607
+                stderr=subprocess.STDOUT,
+            ),
+            log,
+        )
     failed = []
     for name, (popen, log) in running.items():
         if popen.wait(timeout=900) != 0:
             failed.append(name)
         log.close()
     if failed:
-        raise LabError("db sync failed for " + ", ".join(failed) + "".join(
-            f"\nlast lines of {settings.LOGS}/db-sync-{n}.log:\n"
-            + procs.log_tail(settings.LOGS / f"db-sync-{n}.log") for n in failed))
+        raise LabError(
+            "db sync failed for "
+            + ", ".join(failed)
+            + "".join(
+                f"\nlast lines of {settings.LOGS}/db-sync-{n}.log:\n"
+                + procs.log_tail(settings.LOGS / f"db-sync-{n}.log")
+                for n in failed
+            )
+        )
 
 
 def start_apis() -> None:
@@ -191,11 +243,17 @@ def start_apis() -> None:
     (settings.DATA / "nova" / "lock").mkdir(parents=True, exist_ok=True)
     nova_conf = ["--config-file", str(etc / "nova" / "nova.conf")]
     daemons = {
-        "placement": services.uwsgi_argv(settings.PLACEMENT_PORT, "/usr/bin/placement-api",
-                                         f"OS_PLACEMENT_CONFIG_DIR={etc / 'placement'}"),
+        "placement": services.uwsgi_argv(
+            settings.PLACEMENT_PORT,
+            "/usr/bin/placement-api",
+            f"OS_PLACEMENT_CONFIG_DIR={etc / 'placement'}",
+        ),
         "glance-api": ["glance-api", "--config-file", str(etc / "glance" / "glance-api.conf")],
-        "neutron-stub": [settings.SYSTEM_PYTHON, str(Path(__file__).with_name("neutron_stub.py")),
-                         str(settings.NEUTRON_PORT)],
+        "neutron-stub": [
+            settings.SYSTEM_PYTHON,
+            str(Path(__file__).with_name("neutron_stub.py")),
+            str(settings.NEUTRON_PORT),
+        ],
         "nova-api": ["nova-api", *nova_conf],
         "nova-conductor": ["nova-conductor", *nova_conf],
         "nova-scheduler": ["nova-scheduler", *nova_conf],
@@ -203,10 +261,12 @@ def start_apis() -> None:
     for name, argv in daemons.items():
         if not procs.running(name):
             procs.spawn(name, argv, log=settings.LOGS / f"{name}.out")
-    for name, port in (("placement", settings.PLACEMENT_PORT),
-                       ("glance-api", settings.GLANCE_PORT),
-                       ("neutron-stub", settings.NEUTRON_PORT),
-                       ("nova-api", settings.NOVA_PORT)):
+    for name, port in (
+        ("placement", settings.PLACEMENT_PORT),
+        ("glance-api", settings.GLANCE_PORT),
+        ("neutron-stub", settings.NEUTRON_PORT),
+        ("nova-api", settings.NOVA_PORT),
+    ):
         procs.wait_port(name, port, timeout=120)
 
 
@@ -219,8 +279,11 @@ def start_compute(host: str) -> None:
     for d in ("instances", "lock"):
         (settings.DATA / "nova" / host / d).mkdir(parents=True, exist_ok=True)
     if not procs.running(f"nova-compute-{host}"):
-        procs.spawn(f"nova-compute-{host}", compute_argv(host),
-                    log=settings.LOGS / f"nova-compute-{host}.out")
+        procs.spawn(
+            f"nova-compute-{host}",
+            compute_argv(host),
+            log=settings.LOGS / f"nova-compute-{host}.out",
+        )
 
 
 def start_computes(admin) -> None:
@@ -228,45 +291,105 @@ def start_computes(admin) -> None:
         start_compute(host)
     names = [f"nova-compute-{h}" for h in settings.COMPUTE_HOSTS] + ["nova-conductor"]
     hosts = set(settings.COMPUTE_HOSTS)
-    procs.wait_for("all nova-compute services to register",
-                   lambda: hosts <= {s["host"] for s in admin.compute_services()},
-                   timeout=180, procs=names)
+    procs.wait_for(
+        "all nova-compute services to register",
+        lambda: hosts <= {s["host"] for s in admin.compute_services()},
+        timeout=180,
+        procs=names,
+    )
     # A host forced down or disabled by an earlier run stays so in the database.
-    for service in admin.compute_services():
-        if service["host"] in hosts and (service["forced_down"]
-                                         or service["status"] != "enabled"):
-            admin.set_compute_service(service["host"], status="enabled", forced_down=False)
-    procs.wait_for("all nova-compute services up",
-                   lambda: all(s["state"] == "up" for s in admin.compute_services()
-                               if s["host"] in hosts), timeout=120, procs=names)
+    enable_computes(admin)
+    procs.wait_for(
+        "all nova-compute services up",
+        lambda: all(s["state"] == "up" for s in admin.compute_services() if s["host"] in hosts),
+        timeout=120,
+        procs=names,
+    )
 
     def mapped() -> bool:
         if hosts <= {h["hypervisor_hostname"] for h in admin.hypervisors()}:
             return True
         # The scheduler's periodic discovery does not always pick new hosts up; do it here.
-        procs.run(["nova-manage", "--config-file", str(settings.ETC / "nova" / "nova.conf"),
-                   "cell_v2", "discover_hosts"], log="nova-manage", timeout=120)
+        procs.run(
+            [
+                "nova-manage",
+                "--config-file",
+                str(settings.ETC / "nova" / "nova.conf"),
+                "cell_v2",
+                "discover_hosts",
+            ],
+            log="nova-manage",
+            timeout=120,
+        )
         return False
 
-    procs.wait_for("all hypervisors mapped to cell1", mapped, timeout=120, interval=2,
-                   procs=["nova-scheduler"])
+    procs.wait_for(
+        "all hypervisors mapped to cell1",
+        mapped,
+        timeout=120,
+        interval=2,
+        procs=["nova-scheduler"],
+    )
+
+
+def enable_computes(admin) -> None:
+    """Every nova-compute service enabled and not forced down."""
+    from .cloud import wait
+
+    for service in admin.compute_services():
+        if service["status"] != "enabled":
+            admin.set_compute_service(service["host"], status="enabled")
+        if service["forced_down"]:
+            # Nova refuses to force a host up until its restarted nova-compute has cleaned
+            # up after the evacuations from it (HTTP 400 meanwhile).
+            wait(
+                lambda host=service["host"]: admin.set_compute_service(host, forced_down=False),
+                f"nova to accept {service['host']} as up again",
+                120,
+                interval=1,
+            )
 
 
 def ensure_flavor_image(admin) -> None:
+    # Room for the benchmark's 50 servers (nova's defaults: 10 instances, 20 cores).
+    project = admin.session.get_project_id()
+    admin.call(
+        "compute",
+        "PUT",
+        f"/os-quota-sets/{project}",
+        json={"quota_set": {"instances": -1, "cores": -1, "ram": -1}},
+    )
     flavors = admin.call("compute", "GET", "/flavors")["flavors"]
     if not any(f["name"] == "lab.tiny" for f in flavors):
-        admin.call("compute", "POST", "/flavors", json={"flavor": {
-            "name": "lab.tiny", "vcpus": 1, "ram": 64, "disk": 1}})
+        admin.call(
+            "compute",
+            "POST",
+            "/flavors",
+            json={"flavor": {"name": "lab.tiny", "vcpus": 1, "ram": 64, "disk": 1}},
+        )
     images = admin.call("image", "GET", "/v2/images?name=lab-tiny")["images"]
     if images and images[0]["status"] == "active":
         return
     for image in images:  # a half-uploaded image from an interrupted run
         admin.call("image", "DELETE", f"/v2/images/{image['id']}")
-    image = admin.call("image", "POST", "/v2/images", json={
-        "name": "lab-tiny", "disk_format": "raw", "container_format": "bare",
-        "visibility": "public"})
-    admin.call("image", "PUT", f"/v2/images/{image['id']}/file", data=b"\0" * (1 << 20),
-               headers={"Content-Type": "application/octet-stream"})
+    image = admin.call(
+        "image",
+        "POST",
+        "/v2/images",
+        json={
+            "name": "lab-tiny",
+            "disk_format": "raw",
+            "container_format": "bare",
+            "visibility": "public",
+        },
+    )
+    admin.call(
+        "image",
+        "PUT",
+        f"/v2/images/{image['id']}/file",
+        data=b"\0" * (1 << 20),
+        headers={"Content-Type": "application/octet-stream"},
+    )
 
 
 # ---------------------------------------------------------------- down / status
@@ -300,8 +423,10 @@ def remove_state_dir() -> None:
     for root, dirs, files in os.walk(state):
         for name in dirs + files:
             if os.path.ismount(os.path.join(root, name)):
-                raise LabError(f"{os.path.join(root, name)} is a mount point; unmount it, "
-                               "then run `down` again (nothing below it was removed)")
+                raise LabError(
+                    f"{os.path.join(root, name)} is a mount point; unmount it, "
+                    "then run `down` again (nothing below it was removed)"
+                )
     shutil.rmtree(state)
 
 
@@ -325,13 +450,13 @@ def _restore_system_files(created: dict) -> None:
 def status() -> int:
     recorded = procs.recorded()
     if not recorded:
-        print("the lab is not running (no processes recorded in "
-              f"{settings.RUN})")
+        print(f"the lab is not running (no processes recorded in {settings.RUN})")
         return 1
     dead = 0
     print(f"{'process':28} {'pid':>7}  state")
-    for proc in sorted(recorded, key=lambda p: STOP_ORDER.index(p.name)
-                       if p.name in STOP_ORDER else 99):
+    for proc in sorted(
+        recorded, key=lambda p: STOP_ORDER.index(p.name) if p.name in STOP_ORDER else 99
+    ):
         alive = proc.alive
         dead += not alive
         print(f"{proc.name:28} {proc.pid:>7}  {'running' if alive else 'DEAD'}")

@@ -28,8 +28,18 @@ class Handler(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0].rstrip("/")
         if path == "":
             port = self.server.server_address[1]
-            self._send(200, {"versions": [{"id": "v2.0", "status": "CURRENT", "links": [
-                {"rel": "self", "href": f"http://127.0.0.1:{port}/v2.0/"}]}]})
+            self._send(
+                200,
+                {
+                    "versions": [
+                        {
+                            "id": "v2.0",
+                            "status": "CURRENT",
+                            "links": [{"rel": "self", "href": f"http://127.0.0.1:{port}/v2.0/"}],
+                        }
+                    ]
+                },
+            )
             return
         match = re.fullmatch(r"/v2\.0/([a-z_-]+?)(?:\.json)?", path)
         if match:
@@ -41,8 +51,16 @@ class Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         if length:
             self.rfile.read(length)
-        self._send(404, {"NeutronError": {"type": "NotFound", "message": "neutron stub: "
-                                          f"{self.command} {self.path}", "detail": ""}})
+        self._send(
+            404,
+            {
+                "NeutronError": {
+                    "type": "NotFound",
+                    "message": f"neutron stub: {self.command} {self.path}",
+                    "detail": "",
+                }
+            },
+        )
 
     do_POST = do_PUT = do_DELETE = _not_found  # noqa: N815
 

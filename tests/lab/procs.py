@@ -121,7 +121,8 @@ def spawn(
             cwd=cwd,
             start_new_session=True,
             preexec_fn=(lambda: resource.setrlimit(resource.RLIMIT_NOFILE, nofile))
-            if nofile else None,
+            if nofile
+            else None,
         )
     start = _start_time(popen.pid) or ""
     proc = Proc(name=name, pid=popen.pid, start_time=start, argv=list(argv), log=str(log))
@@ -234,12 +235,23 @@ def wait_for(
 
 
 def wait_port(name: str, port: int, timeout: float = 60) -> None:
-    wait_for(f"{name} to listen on {settings.IP}:{port}", lambda: port_open(port),
-             timeout=timeout, procs=[name])
+    wait_for(
+        f"{name} to listen on {settings.IP}:{port}",
+        lambda: port_open(port),
+        timeout=timeout,
+        procs=[name],
+    )
 
 
-def run(argv: Sequence[str], *, log: str, timeout: float = 600, env=None, check=True,
-        input_text: str | None = None) -> subprocess.CompletedProcess:
+def run(
+    argv: Sequence[str],
+    *,
+    log: str,
+    timeout: float = 600,
+    env=None,
+    check=True,
+    input_text: str | None = None,
+) -> subprocess.CompletedProcess:
     """Run a one-shot command, output appended to LOGS/<log>.log; raise LabError on failure."""
     settings.LOGS.mkdir(parents=True, exist_ok=True)
     path = settings.LOGS / f"{log}.log"
@@ -248,14 +260,22 @@ def run(argv: Sequence[str], *, log: str, timeout: float = 600, env=None, check=
         out.flush()
         try:
             result = subprocess.run(  # noqa: S603
-                list(argv), stdout=out, stderr=subprocess.STDOUT, timeout=timeout, env=env,
+                list(argv),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                timeout=timeout,
+                env=env,
                 input=input_text.encode() if input_text is not None else None,
                 stdin=None if input_text is not None else subprocess.DEVNULL,
             )
         except subprocess.TimeoutExpired as exc:
-            raise LabError(f"`{' '.join(argv)}` timed out after {timeout:.0f} s; "
-                           f"last lines of {path}:\n{log_tail(path)}") from exc
+            raise LabError(
+                f"`{' '.join(argv)}` timed out after {timeout:.0f} s; "
+                f"last lines of {path}:\n{log_tail(path)}"
+            ) from exc
     if check and result.returncode != 0:
-        raise LabError(f"`{' '.join(argv)}` failed (exit {result.returncode}); "
-                       f"last lines of {path}:\n{log_tail(path)}")
+        raise LabError(
+            f"`{' '.join(argv)}` failed (exit {result.returncode}); "
+            f"last lines of {path}:\n{log_tail(path)}"
+        )
     return result

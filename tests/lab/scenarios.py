@@ -61,8 +61,14 @@ def openstack(*args: str, show: bool = True, check: bool = True) -> str:
     """The openstack CLI as an operator types it (Debian's client, masakariclient plugin)."""
     env = dict(os.environ, **services.admin_env(services.load_secrets()))
     env["PATH"] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-    result = subprocess.run(["/usr/bin/openstack", *args], capture_output=True, text=True,
-                            env=env, timeout=120, check=False)
+    result = subprocess.run(
+        ["/usr/bin/openstack", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
     if show:
         print(f"$ openstack {' '.join(args)}")
         if result.stdout.strip():
@@ -78,18 +84,13 @@ def restore_computes(admin: cloudmod.Cloud) -> None:
     for host in settings.COMPUTE_HOSTS:
         lab.start_compute(host)
     names = [f"nova-compute-{h}" for h in settings.COMPUTE_HOSTS]
-    for service in admin.compute_services():
-        if service["status"] != "enabled":
-            admin.set_compute_service(service["host"], status="enabled")
-        if service["forced_down"]:
-            # Nova refuses to force a host up until its restarted nova-compute has cleaned
-            # up after the evacuations (HTTP 400 meanwhile).
-            cloudmod.wait(lambda host=service["host"]: admin.set_compute_service(
-                host, forced_down=False), f"nova to accept {service['host']} as up again",
-                120, interval=1)
-    procs.wait_for("all nova-compute services up",
-                   lambda: all(s["state"] == "up" for s in admin.compute_services()),
-                   timeout=120, procs=names)
+    lab.enable_computes(admin)
+    procs.wait_for(
+        "all nova-compute services up",
+        lambda: all(s["state"] == "up" for s in admin.compute_services()),
+        timeout=120,
+        procs=names,
+    )
 
 
 def reset(admin: cloudmod.Cloud) -> None:
@@ -110,13 +111,17 @@ def end_stale_notifications() -> None:
     """
     stale = services.sql_query(
         "SELECT notification_uuid, status FROM masakari.notifications "
-        "WHERE status IN ('new', 'running', 'error') AND deleted = 0")
+        "WHERE status IN ('new', 'running', 'error') AND deleted = 0"
+    )
     if stale.strip():
-        services.sql("UPDATE masakari.notifications SET status = 'failed' "
-                     "WHERE status IN ('new', 'running', 'error') AND deleted = 0;\n")
+        services.sql(
+            "UPDATE masakari.notifications SET status = 'failed' "
+            "WHERE status IN ('new', 'running', 'error') AND deleted = 0;\n"
+        )
         for line in stale.strip().splitlines():
-            print(f"  lab reset: notification {line.split()[0]} was {line.split()[1]}, "
-                  "marked failed")
+            print(
+                f"  lab reset: notification {line.split()[0]} was {line.split()[1]}, marked failed"
+            )
 
 
 def _segments_deletable(admin: cloudmod.Cloud) -> bool:
@@ -139,23 +144,46 @@ class Segment:
     reserved: list[str] = field(default_factory=list)
 
 
-def make_segment(admin: cloudmod.Cloud, name: str, method: str, hosts: Iterable[str],
-                 reserved: Iterable[str] = ()) -> Segment:
+def make_segment(
+    admin: cloudmod.Cloud,
+    name: str,
+    method: str,
+    hosts: Iterable[str],
+    reserved: Iterable[str] = (),
+) -> Segment:
     """A segment as the guide sets one up; reserved hosts are disabled in Nova."""
     reserved = list(reserved)
-    segment = admin.ha("POST", "/segments", json={"segment": {
-        "name": name, "recovery_method": method, "service_type": "COMPUTE"}})["segment"]
+    segment = admin.ha(
+        "POST",
+        "/segments",
+        json={"segment": {"name": name, "recovery_method": method, "service_type": "COMPUTE"}},
+    )["segment"]
     for host in hosts:
-        admin.ha("POST", f"/segments/{segment['uuid']}/hosts", json={"host": {
-            "name": host, "type": "COMPUTE", "control_attributes": "SSH",
-            "reserved": host in reserved}})
+        admin.ha(
+            "POST",
+            f"/segments/{segment['uuid']}/hosts",
+            json={
+                "host": {
+                    "name": host,
+                    "type": "COMPUTE",
+                    "control_attributes": "SSH",
+                    "reserved": host in reserved,
+                }
+            },
+        )
     for host in reserved:
         admin.set_compute_service(host, status="disabled", disabled_reason="reserved")
     return Segment(name, segment["uuid"], method, list(hosts), reserved)
 
 
-def boot(admin: cloudmod.Cloud, name: str, host: str, count: int = 1,
-         ha_enabled: bool = True, timeout: float = 300) -> list[str]:
+def boot(
+    admin: cloudmod.Cloud,
+    name: str,
+    host: str,
+    count: int = 1,
+    ha_enabled: bool = True,
+    timeout: float = 300,
+) -> list[str]:
     metadata = {"HA_Enabled": "True"} if ha_enabled else {}
     ids = admin.create_servers(name, count, host=host, metadata=metadata)
 
@@ -181,16 +209,25 @@ def fail_host(admin: cloudmod.Cloud, tl: Timeline, host: str, force_down: bool =
     tl.failure(f"{host} fails: its nova-compute is killed")
     if force_down:
         admin.set_compute_service(host, forced_down=True)
-        tl.mark(f"nova-compute on {host} forced down (the suite's host monitor does this "
-                "once fencing is confirmed)")
+        tl.mark(
+            f"nova-compute on {host} forced down (the suite's host monitor does this "
+            "once fencing is confirmed)"
+        )
     notification = admin.notify("COMPUTE_HOST", host, HOST_DOWN_PAYLOAD)
-    tl.mark(f"COMPUTE_HOST notification {notification['notification_uuid']} accepted "
-            f"(payload {HOST_DOWN_PAYLOAD})")
+    tl.mark(
+        f"COMPUTE_HOST notification {notification['notification_uuid']} accepted "
+        f"(payload {HOST_DOWN_PAYLOAD})"
+    )
     return notification["notification_uuid"]
 
 
-def wait_notification(admin: cloudmod.Cloud, tl: Timeline, uuid: str,
-                      want: Iterable[str] = ("finished",), timeout: float = 600) -> str:
+def wait_notification(
+    admin: cloudmod.Cloud,
+    tl: Timeline,
+    uuid: str,
+    want: Iterable[str] = ("finished",),
+    timeout: float = 600,
+) -> str:
     seen: list[str] = []
     want = tuple(want)
 
@@ -201,16 +238,20 @@ def wait_notification(admin: cloudmod.Cloud, tl: Timeline, uuid: str,
             tl.mark(f"notification {status}")
         return status if status in want or status in ("failed", "ignored") else None
 
-    status = cloudmod.wait(done, f"notification {uuid} to reach {'/'.join(want)}", timeout,
-                           interval=0.5)
+    status = cloudmod.wait(
+        done, f"notification {uuid} to reach {'/'.join(want)}", timeout, interval=0.5
+    )
     if status not in want:
-        raise LabError(f"notification {uuid} ended {status}, expected {'/'.join(want)}; "
-                       f"see {settings.LOGS}/masakari-engine.log")
+        raise LabError(
+            f"notification {uuid} ended {status}, expected {'/'.join(want)}; "
+            f"see {settings.LOGS}/masakari-engine.log"
+        )
     return status
 
 
-def wait_servers_on(admin: cloudmod.Cloud, tl: Timeline, ids: list[str], hosts: set[str],
-                    timeout: float = 300) -> dict[str, str]:
+def wait_servers_on(
+    admin: cloudmod.Cloud, tl: Timeline, ids: list[str], hosts: set[str], timeout: float = 300
+) -> dict[str, str]:
     """Wait until every server is ACTIVE on one of hosts; mark each arrival."""
     arrived: dict[str, str] = {}
 
@@ -228,9 +269,15 @@ def wait_servers_on(admin: cloudmod.Cloud, tl: Timeline, ids: list[str], hosts: 
     return arrived
 
 
-def watch_failover(admin: cloudmod.Cloud, tl: Timeline, uuid: str, ids: list[str],
-                   hosts: set[str], want: Iterable[str] = ("finished",),
-                   timeout: float = 600) -> dict[str, str]:
+def watch_failover(
+    admin: cloudmod.Cloud,
+    tl: Timeline,
+    uuid: str,
+    ids: list[str],
+    hosts: set[str],
+    want: Iterable[str] = ("finished",),
+    timeout: float = 600,
+) -> dict[str, str]:
     """Poll the notification and the servers together until both are done; mark each step,
     then add masakari-engine's own steps from its log to the timeline."""
     want = tuple(want)
@@ -243,8 +290,9 @@ def watch_failover(admin: cloudmod.Cloud, tl: Timeline, uuid: str, ids: list[str
             status.append(current)
             tl.mark(f"notification {current}")
         if current in ("failed", "ignored") and current not in want:
-            raise LabError(f"notification {uuid} ended {current}; see "
-                           f"{settings.LOGS}/masakari-engine.log")
+            raise LabError(
+                f"notification {uuid} ended {current}; see {settings.LOGS}/masakari-engine.log"
+            )
         for server_id in ids:
             if server_id in arrived:
                 continue
@@ -255,8 +303,13 @@ def watch_failover(admin: cloudmod.Cloud, tl: Timeline, uuid: str, ids: list[str
         return current in want and len(arrived) == len(ids)
 
     try:
-        cloudmod.wait(check, f"notification {'/'.join(want)} and {len(ids)} server(s) ACTIVE "
-                      f"on {', '.join(sorted(hosts))}", timeout, interval=0.5)
+        cloudmod.wait(
+            check,
+            f"notification {'/'.join(want)} and {len(ids)} server(s) ACTIVE "
+            f"on {', '.join(sorted(hosts))}",
+            timeout,
+            interval=0.5,
+        )
     finally:
         for rel, text in engine_steps(tl):
             print(f"         engine t+{rel:6.1f}s  {text}")
@@ -265,11 +318,15 @@ def watch_failover(admin: cloudmod.Cloud, tl: Timeline, uuid: str, ids: list[str
 
 ENGINE_STEPS = (
     (re.compile(r"Disable nova-compute on (\S+)"), "disables nova-compute on {0}"),
-    (re.compile(r"Sleeping (\d+) sec before starting recovery"), "sleeps {0} s "
-     "(wait_period_after_service_update)"),
+    (
+        re.compile(r"Sleeping (\d+) sec before starting recovery"),
+        "sleeps {0} s (wait_period_after_service_update)",
+    ),
     (re.compile(r"Enable nova-compute on (\S+)"), "enables nova-compute on {0}"),
-    (re.compile(r"Call evacuate command for instance (\S+) on host (\S+)"),
-     "evacuates {0} to {1}"),
+    (
+        re.compile(r"Call evacuate command for instance (\S+) on host (\S+)"),
+        "evacuates {0} to {1}",
+    ),
     (re.compile(r"Call stop server command for instance (\S+)"), "stops {0}"),
     (re.compile(r"Call start server command for instance (\S+)"), "starts {0}"),
     (re.compile(r"Notification (\S+) exits with status: (\w+)"), "notification {1}"),
@@ -326,8 +383,9 @@ def show_tables(segment: Segment, servers: Iterable[str] = ()) -> None:
     openstack("compute", "service", "list", *SERVICE_COLUMNS)
     openstack("segment", "host", "list", *SEGMENT_HOST_COLUMNS, segment.name)
     for server in servers:
-        openstack("server", "show", server, "-c", "name", "-c", "OS-EXT-SRV-ATTR:host",
-                  "-c", "status")
+        openstack(
+            "server", "show", server, "-c", "name", "-c", "OS-EXT-SRV-ATTR:host", "-c", "status"
+        )
 
 
 # ---------------------------------------------------------------- the demo
@@ -338,11 +396,14 @@ def demo() -> None:
     tl = Timeline("demo: reserved_host failover (as in the guide's example)")
     reset(admin)
     tl.mark("lab reset: no servers, no segments, all hypervisors up")
-    segment = make_segment(admin, "S1", "reserved_host",
-                           ["virt-node-10.maas", settings.FAILED_HOST, settings.RESERVED_HOST],
-                           reserved=[settings.RESERVED_HOST])
-    tl.mark(f"segment S1 (reserved_host): {settings.RESERVED_HOST} reserved and disabled "
-            "in nova")
+    segment = make_segment(
+        admin,
+        "S1",
+        "reserved_host",
+        ["virt-node-10.maas", settings.FAILED_HOST, settings.RESERVED_HOST],
+        reserved=[settings.RESERVED_HOST],
+    )
+    tl.mark(f"segment S1 (reserved_host): {settings.RESERVED_HOST} reserved and disabled in nova")
     boot(admin, "focal-1", settings.FAILED_HOST)
     tl.mark(f"server focal-1 ACTIVE on {settings.FAILED_HOST}")
     print("\n--- before the failure")
@@ -354,22 +415,28 @@ def demo() -> None:
     print("\n--- after the failover")
     show_tables(segment, ["focal-1"])
     check_reserved_host_outcome(admin, segment, settings.FAILED_HOST, settings.RESERVED_HOST)
-    print(f"\ndemo passed: focal-1 moved {settings.FAILED_HOST} -> {settings.RESERVED_HOST} "
-          f"{tl.since_failure():.1f} s after the failure")
+    print(
+        f"\ndemo passed: focal-1 moved {settings.FAILED_HOST} -> {settings.RESERVED_HOST} "
+        f"{tl.since_failure():.1f} s after the failure"
+    )
 
 
-def check_reserved_host_outcome(admin: cloudmod.Cloud, segment: Segment, failed: str,
-                                reserved: str) -> None:
+def check_reserved_host_outcome(
+    admin: cloudmod.Cloud, segment: Segment, failed: str, reserved: str
+) -> None:
     """The guide's outcome; raises LabError naming what differs."""
     problems = []
     failed_service = admin.compute_service(failed)
     if failed_service["status"] != "disabled" or failed_service["state"] != "down":
-        problems.append(f"{failed} is {failed_service['status']}/{failed_service['state']} "
-                        "in nova, expected disabled/down")
+        problems.append(
+            f"{failed} is {failed_service['status']}/{failed_service['state']} "
+            "in nova, expected disabled/down"
+        )
     reserved_service = admin.compute_service(reserved)
     if reserved_service["status"] != "enabled":
-        problems.append(f"reserved host {reserved} is {reserved_service['status']} in nova, "
-                        "expected enabled")
+        problems.append(
+            f"reserved host {reserved} is {reserved_service['status']} in nova, expected enabled"
+        )
     hosts = {h["name"]: h for h in admin.segment_hosts(segment.uuid)}
     if not hosts[failed]["on_maintenance"]:
         problems.append(f"{failed} is not on_maintenance in masakari")

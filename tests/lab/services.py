@@ -36,8 +36,18 @@ def load_secrets() -> dict[str, str]:
         data = json.loads(SECRETS_FILE.read_text())
     except (OSError, ValueError):
         data = {}
-    names = ["admin", "rabbit", *SERVICE_USERS, "keystone_db", "placement_db", "glance_db",
-             "nova_db", "masakari_db", "masakari_rabbit", "masakari_keystone"]
+    names = [
+        "admin",
+        "rabbit",
+        *SERVICE_USERS,
+        "keystone_db",
+        "placement_db",
+        "glance_db",
+        "nova_db",
+        "masakari_db",
+        "masakari_rabbit",
+        "masakari_keystone",
+    ]
     changed = False
     for name in names:
         if name not in data:
@@ -58,8 +68,10 @@ def ini(sections: dict[str, dict[str, object]]) -> str:
 
 
 def db_url(database: str, user: str, password: str) -> str:
-    return (f"mysql+pymysql://{user}:{password}@{settings.IP}:{settings.DB_PORT}/{database}"
-            "?charset=utf8")
+    return (
+        f"mysql+pymysql://{user}:{password}@{settings.IP}:{settings.DB_PORT}/{database}"
+        "?charset=utf8"
+    )
 
 
 def transport_url(sec: dict[str, str]) -> str:
@@ -96,57 +108,106 @@ def _service_auth(user: str, sec: dict[str, str]) -> dict[str, object]:
 
 def render_configs(sec: dict[str, str]) -> None:
     etc, data, logs = settings.ETC, settings.DATA, settings.LOGS
-    write_private(etc / "mysql" / "my.cnf", ini({
-        "mysqld": {
-            "user": "mysql", "datadir": data / "mysql", "socket": settings.RUN / "mysqld.sock",
-            "pid-file": settings.RUN / "mysqld.pid", "port": settings.DB_PORT,
-            "bind-address": settings.IP, "skip-name-resolve": "1",
-            "log-error": logs / "mariadb.err", "max_connections": 500,
-            "innodb_buffer_pool_size": "64M", "innodb_log_file_size": "32M",
-            "innodb_flush_log_at_trx_commit": 2, "performance_schema": "OFF",
-            "character-set-server": "utf8mb4",
-        },
-        "client": {"socket": settings.RUN / "mysqld.sock"},
-    }), mode=0o644)
+    write_private(
+        etc / "mysql" / "my.cnf",
+        ini(
+            {
+                "mysqld": {
+                    "user": "mysql",
+                    "datadir": data / "mysql",
+                    "socket": settings.RUN / "mysqld.sock",
+                    "pid-file": settings.RUN / "mysqld.pid",
+                    "port": settings.DB_PORT,
+                    "bind-address": settings.IP,
+                    "skip-name-resolve": "1",
+                    "log-error": logs / "mariadb.err",
+                    "max_connections": 500,
+                    "innodb_buffer_pool_size": "64M",
+                    "innodb_log_file_size": "32M",
+                    "innodb_flush_log_at_trx_commit": 2,
+                    "performance_schema": "OFF",
+                    "character-set-server": "utf8mb4",
+                },
+                "client": {"socket": settings.RUN / "mysqld.sock"},
+            }
+        ),
+        mode=0o644,
+    )
     write_private(etc / "rabbitmq" / "enabled_plugins", "[].\n", mode=0o644)
-    write_private(etc / "rabbitmq" / "rabbitmq.conf", "\n".join([
-        f"listeners.tcp.default = {settings.IP}:{settings.RABBIT_PORT}",
-        "loopback_users = none",
-        "vm_memory_high_watermark.absolute = 512MiB",
-        "disk_free_limit.absolute = 50MB", ""]), mode=0o644)
-    write_private(etc / "keystone" / "keystone.conf", ini({
-        "DEFAULT": {"log_file": logs / "keystone.log"},
-        "database": {"connection": db_url("keystone", "keystone", sec["keystone_db"])},
-        "token": {"provider": "fernet"},
-        "fernet_tokens": {"key_repository": data / "keystone" / "fernet-keys"},
-        "credential": {"key_repository": data / "keystone" / "credential-keys"},
-        # Without a cache keystone runs ~200 SQL queries per token validation.
-        "cache": {"enabled": "true", "backend": "dogpile.cache.memory"},
-    }))
-    write_private(etc / "placement" / "placement.conf", ini({
-        "DEFAULT": {"log_file": logs / "placement.log"},
-        "placement_database": {
-            "connection": db_url("placement", "placement", sec["placement_db"])},
-        "api": {"auth_strategy": "keystone"},
-        "keystone_authtoken": _authtoken("placement", sec),
-    }))
-    write_private(etc / "glance" / "glance-api.conf", ini({
-        "DEFAULT": {"bind_host": settings.IP, "bind_port": settings.GLANCE_PORT, "workers": 1,
-                    "log_file": logs / "glance-api.log", "enabled_backends": "fs:file"},
-        "glance_store": {"default_backend": "fs"},
-        "fs": {"filesystem_store_datadir": data / "glance" / "images"},
-        "os_glance_staging_store": {"filesystem_store_datadir": data / "glance" / "staging"},
-        "os_glance_tasks_store": {"filesystem_store_datadir": data / "glance" / "tasks"},
-        "database": {"connection": db_url("glance", "glance", sec["glance_db"])},
-        "paste_deploy": {"flavor": "keystone",
-                         "config_file": "/etc/glance/glance-api-paste.ini"},
-        "keystone_authtoken": _authtoken("glance", sec),
-        "oslo_policy": {"enforce_new_defaults": "false", "enforce_scope": "false"},
-    }))
+    write_private(
+        etc / "rabbitmq" / "rabbitmq.conf",
+        "\n".join(
+            [
+                f"listeners.tcp.default = {settings.IP}:{settings.RABBIT_PORT}",
+                "loopback_users = none",
+                "vm_memory_high_watermark.absolute = 512MiB",
+                "disk_free_limit.absolute = 50MB",
+                "",
+            ]
+        ),
+        mode=0o644,
+    )
+    write_private(
+        etc / "keystone" / "keystone.conf",
+        ini(
+            {
+                "DEFAULT": {"log_file": logs / "keystone.log"},
+                "database": {"connection": db_url("keystone", "keystone", sec["keystone_db"])},
+                "token": {"provider": "fernet"},
+                "fernet_tokens": {"key_repository": data / "keystone" / "fernet-keys"},
+                "credential": {"key_repository": data / "keystone" / "credential-keys"},
+                # Without a cache keystone runs ~200 SQL queries per token validation.
+                "cache": {"enabled": "true", "backend": "dogpile.cache.memory"},
+            }
+        ),
+    )
+    write_private(
+        etc / "placement" / "placement.conf",
+        ini(
+            {
+                "DEFAULT": {"log_file": logs / "placement.log"},
+                "placement_database": {
+                    "connection": db_url("placement", "placement", sec["placement_db"])
+                },
+                "api": {"auth_strategy": "keystone"},
+                "keystone_authtoken": _authtoken("placement", sec),
+            }
+        ),
+    )
+    write_private(
+        etc / "glance" / "glance-api.conf",
+        ini(
+            {
+                "DEFAULT": {
+                    "bind_host": settings.IP,
+                    "bind_port": settings.GLANCE_PORT,
+                    "workers": 1,
+                    "log_file": logs / "glance-api.log",
+                    "enabled_backends": "fs:file",
+                },
+                "glance_store": {"default_backend": "fs"},
+                "fs": {"filesystem_store_datadir": data / "glance" / "images"},
+                "os_glance_staging_store": {
+                    "filesystem_store_datadir": data / "glance" / "staging"
+                },
+                "os_glance_tasks_store": {"filesystem_store_datadir": data / "glance" / "tasks"},
+                "database": {"connection": db_url("glance", "glance", sec["glance_db"])},
+                "paste_deploy": {
+                    "flavor": "keystone",
+                    "config_file": "/etc/glance/glance-api-paste.ini",
+                },
+                "keystone_authtoken": _authtoken("glance", sec),
+                "oslo_policy": {"enforce_new_defaults": "false", "enforce_scope": "false"},
+            }
+        ),
+    )
     nova_common: dict[str, dict[str, object]] = {
         "DEFAULT": {
-            "transport_url": transport_url(sec), "my_ip": settings.IP,
-            "state_path": data / "nova", "log_dir": logs, "compute_driver": "fake.FakeDriver",
+            "transport_url": transport_url(sec),
+            "my_ip": settings.IP,
+            "state_path": data / "nova",
+            "log_dir": logs,
+            "compute_driver": "fake.FakeDriver",
             "report_interval": settings.NOVA_REPORT_INTERVAL,
             "service_down_time": settings.NOVA_SERVICE_DOWN_TIME,
             # Bounds how long disabling a dead (not yet down) compute blocks in nova-api.
@@ -157,8 +218,10 @@ def render_configs(sec: dict[str, str]) -> None:
         "service_user": {"send_service_user_token": "true", **_service_auth("nova", sec)},
         "placement": _service_auth("placement", sec),
         "glance": {"api_servers": f"http://{settings.IP}:{settings.GLANCE_PORT}"},
-        "neutron": {"endpoint_override": f"http://{settings.IP}:{settings.NEUTRON_PORT}",
-                    **_service_auth("neutron", sec)},
+        "neutron": {
+            "endpoint_override": f"http://{settings.IP}:{settings.NEUTRON_PORT}",
+            **_service_auth("neutron", sec),
+        },
         "cinder": {"os_region_name": settings.REGION},
         "oslo_concurrency": {"lock_path": data / "nova" / "lock"},
         "vnc": {"enabled": "false"},
@@ -166,24 +229,34 @@ def render_configs(sec: dict[str, str]) -> None:
         "oslo_policy": {"enforce_new_defaults": "false", "enforce_scope": "false"},
     }
     nova = json.loads(json.dumps(nova_common, default=str))
-    nova["DEFAULT"].update({
-        "enabled_apis": "osapi_compute", "osapi_compute_listen": settings.IP,
-        "osapi_compute_listen_port": settings.NOVA_PORT, "osapi_compute_workers": 1})
+    nova["DEFAULT"].update(
+        {
+            "enabled_apis": "osapi_compute",
+            "osapi_compute_listen": settings.IP,
+            "osapi_compute_listen_port": settings.NOVA_PORT,
+            "osapi_compute_workers": 1,
+        }
+    )
     nova["api"] = {"auth_strategy": "keystone"}
     nova["api_database"] = {"connection": db_url("nova_api", "nova", sec["nova_db"])}
     nova["database"] = {"connection": db_url("nova", "nova", sec["nova_db"])}
     nova["conductor"] = {"workers": 1}
     nova["scheduler"] = {"workers": 1, "discover_hosts_in_cells_interval": 5}
     nova["filter_scheduler"] = {
-        "enabled_filters": "ComputeFilter,ComputeCapabilitiesFilter,ImagePropertiesFilter"}
+        "enabled_filters": "ComputeFilter,ComputeCapabilitiesFilter,ImagePropertiesFilter"
+    }
     write_private(etc / "nova" / "nova.conf", ini(nova))
     for host in settings.COMPUTE_HOSTS:
         # Computes get no database URLs: they talk to the conductor only.
         compute = json.loads(json.dumps(nova_common, default=str))
-        compute["DEFAULT"].update({
-            "host": host, "state_path": data / "nova" / host,
-            "instances_path": data / "nova" / host / "instances",
-            "log_file": logs / f"nova-compute-{host}.log"})
+        compute["DEFAULT"].update(
+            {
+                "host": host,
+                "state_path": data / "nova" / host,
+                "instances_path": data / "nova" / host / "instances",
+                "log_file": logs / f"nova-compute-{host}.log",
+            }
+        )
         compute["DEFAULT"].pop("log_dir")
         compute["oslo_concurrency"] = {"lock_path": data / "nova" / host / "lock"}
         write_private(etc / "nova" / f"nova-compute-{host}.conf", ini(compute))
@@ -191,17 +264,37 @@ def render_configs(sec: dict[str, str]) -> None:
 
 # ---------------------------------------------------------------- MariaDB
 def sql(statements: str) -> str:
-    result = procs.run(["mariadb", f"--defaults-file={settings.ETC / 'mysql' / 'my.cnf'}",
-                        "-uroot", "--batch", "--skip-column-names"], log="sql",
-                       input_text=statements, timeout=60)
+    result = procs.run(
+        [
+            "mariadb",
+            f"--defaults-file={settings.ETC / 'mysql' / 'my.cnf'}",
+            "-uroot",
+            "--batch",
+            "--skip-column-names",
+        ],
+        log="sql",
+        input_text=statements,
+        timeout=60,
+    )
     return str(result.returncode)
 
 
 def sql_query(statement: str) -> str:
     result = subprocess.run(
-        ["mariadb", f"--defaults-file={settings.ETC / 'mysql' / 'my.cnf'}", "-uroot",
-         "--batch", "--skip-column-names", "-e", statement],
-        capture_output=True, text=True, timeout=60, check=False)
+        [
+            "mariadb",
+            f"--defaults-file={settings.ETC / 'mysql' / 'my.cnf'}",
+            "-uroot",
+            "--batch",
+            "--skip-column-names",
+            "-e",
+            statement,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     if result.returncode:
         raise LabError(f"MariaDB query failed: {result.stderr.strip()}")
     return result.stdout
@@ -214,22 +307,34 @@ def start_mariadb() -> None:
     if not (datadir / "mysql").is_dir():
         datadir.mkdir(parents=True, exist_ok=True)
         shutil.chown(datadir, "mysql", "mysql")
-        procs.run(["mariadb-install-db", f"--defaults-file={settings.ETC / 'mysql' / 'my.cnf'}",
-                   "--user=mysql", "--auth-root-authentication-method=socket",
-                   "--skip-test-db"], log="mariadb-install-db", timeout=300)
+        procs.run(
+            [
+                "mariadb-install-db",
+                f"--defaults-file={settings.ETC / 'mysql' / 'my.cnf'}",
+                "--user=mysql",
+                "--auth-root-authentication-method=socket",
+                "--skip-test-db",
+            ],
+            log="mariadb-install-db",
+            timeout=300,
+        )
     if not procs.running("mariadb"):
-        procs.spawn("mariadb", ["/usr/sbin/mariadbd",
-                                f"--defaults-file={settings.ETC / 'mysql' / 'my.cnf'}"])
+        procs.spawn(
+            "mariadb",
+            ["/usr/sbin/mariadbd", f"--defaults-file={settings.ETC / 'mysql' / 'my.cnf'}"],
+        )
     procs.wait_port("mariadb", settings.DB_PORT, timeout=90)
 
 
 def ensure_database(database: str, user: str, password: str, host: str = settings.IP) -> None:
     """What the mysql charm does for a shared-db request; idempotent, keeps the password."""
     quoted = password.replace("'", "''")
-    sql(f"CREATE DATABASE IF NOT EXISTS `{database}`;\n"
+    sql(
+        f"CREATE DATABASE IF NOT EXISTS `{database}`;\n"
         f"CREATE USER IF NOT EXISTS '{user}'@'{host}' IDENTIFIED BY '{quoted}';\n"
         f"ALTER USER '{user}'@'{host}' IDENTIFIED BY '{quoted}';\n"
-        f"GRANT ALL PRIVILEGES ON `{database}`.* TO '{user}'@'{host}';\n")
+        f"GRANT ALL PRIVILEGES ON `{database}`.* TO '{user}'@'{host}';\n"
+    )
 
 
 # ---------------------------------------------------------------- RabbitMQ
@@ -255,8 +360,14 @@ def rabbit_env() -> dict[str, str]:
 
 
 def rabbitmqctl(*args: str, input_text: str | None = None, check: bool = True):
-    return procs.run([f"{RABBITMQ}/rabbitmqctl", "-q", *args], log="rabbitmqctl",
-                     env=rabbit_env(), input_text=input_text, timeout=120, check=check)
+    return procs.run(
+        [f"{RABBITMQ}/rabbitmqctl", "-q", *args],
+        log="rabbitmqctl",
+        env=rabbit_env(),
+        input_text=input_text,
+        timeout=120,
+        check=check,
+    )
 
 
 def start_rabbitmq() -> None:
@@ -265,8 +376,11 @@ def start_rabbitmq() -> None:
     env = rabbit_env()
     if not procs.running("epmd"):
         # Our own epmd on a private port, so the lab owns its PID and never shares another's.
-        procs.spawn("epmd", ["/usr/bin/epmd", "-port", str(settings.EPMD_PORT),
-                             "-address", settings.IP], env=env)
+        procs.spawn(
+            "epmd",
+            ["/usr/bin/epmd", "-port", str(settings.EPMD_PORT), "-address", settings.IP],
+            env=env,
+        )
         procs.wait_port("epmd", settings.EPMD_PORT, timeout=30)
     if not procs.running("rabbitmq"):
         procs.spawn("rabbitmq", [f"{RABBITMQ}/rabbitmq-server"], env=env)
@@ -274,8 +388,14 @@ def start_rabbitmq() -> None:
 
 
 def rabbit_users() -> set[str]:
-    result = subprocess.run([f"{RABBITMQ}/rabbitmqctl", "-q", "list_users"], env=rabbit_env(),
-                            capture_output=True, text=True, timeout=120, check=False)
+    result = subprocess.run(
+        [f"{RABBITMQ}/rabbitmqctl", "-q", "list_users"],
+        env=rabbit_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     if result.returncode:
         raise LabError(f"rabbitmqctl list_users failed: {result.stderr.strip()}")
     return {line.split("\t")[0] for line in result.stdout.splitlines() if line.strip()}
@@ -296,15 +416,39 @@ def ensure_rabbit_user(user: str, password: str, vhost: str = "/") -> None:
 # ---------------------------------------------------------------- Keystone & co
 def uwsgi_argv(port: int, wsgi_file: str, env: str) -> list[str]:
     # "Connection: close": uwsgi's http-socket drops kept-alive connections otherwise.
-    return ["uwsgi", "--plugins", "python3", "--http-socket", f"{settings.IP}:{port}",
-            "--wsgi-file", wsgi_file, "--master", "--processes", "1", "--threads", "8",
-            "--die-on-term", "--add-header", "Connection: close", "--env", env]
+    return [
+        "uwsgi",
+        "--plugins",
+        "python3",
+        "--http-socket",
+        f"{settings.IP}:{port}",
+        "--wsgi-file",
+        wsgi_file,
+        "--master",
+        "--processes",
+        "1",
+        "--threads",
+        "8",
+        "--die-on-term",
+        "--add-header",
+        "Connection: close",
+        "--env",
+        env,
+    ]
 
 
 def keystone_manage(*args: str, env: dict[str, str] | None = None) -> None:
-    procs.run(["keystone-manage", "--config-file",
-               str(settings.ETC / "keystone" / "keystone.conf"), *args],
-              log="keystone-manage", env=env, timeout=300)
+    procs.run(
+        [
+            "keystone-manage",
+            "--config-file",
+            str(settings.ETC / "keystone" / "keystone.conf"),
+            *args,
+        ],
+        log="keystone-manage",
+        env=env,
+        timeout=300,
+    )
 
 
 def init_keystone(sec: dict[str, str]) -> None:
@@ -314,27 +458,44 @@ def init_keystone(sec: dict[str, str]) -> None:
     keystone_manage("fernet_setup", "--keystone-user", "root", "--keystone-group", "root")
     keystone_manage("credential_setup", "--keystone-user", "root", "--keystone-group", "root")
     env = dict(os.environ, OS_BOOTSTRAP_PASSWORD=sec["admin"])
-    keystone_manage("bootstrap", "--bootstrap-admin-url", settings.KEYSTONE_URL,
-                    "--bootstrap-internal-url", settings.KEYSTONE_URL,
-                    "--bootstrap-public-url", settings.KEYSTONE_URL,
-                    "--bootstrap-region-id", settings.REGION, env=env)
+    keystone_manage(
+        "bootstrap",
+        "--bootstrap-admin-url",
+        settings.KEYSTONE_URL,
+        "--bootstrap-internal-url",
+        settings.KEYSTONE_URL,
+        "--bootstrap-public-url",
+        settings.KEYSTONE_URL,
+        "--bootstrap-region-id",
+        settings.REGION,
+        env=env,
+    )
 
 
 def start_keystone() -> None:
     if not procs.running("keystone"):
-        procs.spawn("keystone", uwsgi_argv(
-            settings.KEYSTONE_PORT, "/usr/bin/keystone-wsgi-public",
-            f"OS_KEYSTONE_CONFIG_FILES={settings.ETC / 'keystone' / 'keystone.conf'}"))
+        procs.spawn(
+            "keystone",
+            uwsgi_argv(
+                settings.KEYSTONE_PORT,
+                "/usr/bin/keystone-wsgi-public",
+                f"OS_KEYSTONE_CONFIG_FILES={settings.ETC / 'keystone' / 'keystone.conf'}",
+            ),
+        )
     procs.wait_port("keystone", settings.KEYSTONE_PORT, timeout=60)
 
 
 def admin_env(sec: dict[str, str]) -> dict[str, str]:
     """Environment for `openstack` as the cloud admin."""
     return {
-        "OS_AUTH_URL": settings.KEYSTONE_URL, "OS_USERNAME": settings.ADMIN_USER,
-        "OS_PASSWORD": sec["admin"], "OS_PROJECT_NAME": "admin",
-        "OS_USER_DOMAIN_NAME": "Default", "OS_PROJECT_DOMAIN_NAME": "Default",
-        "OS_IDENTITY_API_VERSION": "3", "OS_REGION_NAME": settings.REGION,
+        "OS_AUTH_URL": settings.KEYSTONE_URL,
+        "OS_USERNAME": settings.ADMIN_USER,
+        "OS_PASSWORD": sec["admin"],
+        "OS_PROJECT_NAME": "admin",
+        "OS_USER_DOMAIN_NAME": "Default",
+        "OS_PROJECT_DOMAIN_NAME": "Default",
+        "OS_IDENTITY_API_VERSION": "3",
+        "OS_REGION_NAME": settings.REGION,
         "OS_INTERFACE": "public",
     }
 

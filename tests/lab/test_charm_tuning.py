@@ -13,8 +13,7 @@ def failover_wait(admin, delay: int) -> float:
     conf = open("/etc/masakari/masakari.conf").read()
     assert f"wait_period_after_service_update = {delay}\n" in conf
     scenarios.reset(admin)
-    scenarios.make_segment(admin, "S1", "auto",
-                           ["virt-node-01.maas", FAILED, "virt-node-10.maas"])
+    scenarios.make_segment(admin, "S1", "auto", ["virt-node-01.maas", FAILED, "virt-node-10.maas"])
     ids = scenarios.boot(admin, "vm", FAILED)
     tl = scenarios.Timeline(f"charm config evacuation-delay={delay}")
     uuid = scenarios.fail_host(admin, tl, FAILED)
@@ -30,7 +29,9 @@ def test_evacuation_delay_reaches_the_engine(clean):
         long = failover_wait(clean, 20)
     finally:
         deploy.change_config(clean, services.load_secrets(), **{"evacuation-delay": 5})
-    print(f"measured engine wait: {short:.1f} s with evacuation-delay=5, "
-          f"{long:.1f} s with evacuation-delay=20")
+    print(
+        f"measured engine wait: {short:.1f} s with evacuation-delay=5, "
+        f"{long:.1f} s with evacuation-delay=20"
+    )
     assert short >= 5 and long >= 20
     assert 13 <= long - short <= 17

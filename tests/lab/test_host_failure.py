@@ -36,12 +36,15 @@ CASES = {
     # auto first: the scheduler's only enabled candidate is virt-node-10.maas.
     "auto_priority": Case("auto_priority", (RESERVED,), (), frozenset({OTHER})),
     # Fallbacks.
-    "rh_priority, no reserved host left -> auto":
-        Case("rh_priority", (), (), frozenset({RESERVED, OTHER})),
-    "auto_priority, no capacity -> reserved host":
-        Case("auto_priority", (RESERVED,), (OTHER,), frozenset({RESERVED}), True),
-    "reserved_host, no reserved host left -> error":
-        Case("reserved_host", (), (), frozenset(), disables_failed_host=False),
+    "rh_priority, no reserved host left -> auto": Case(
+        "rh_priority", (), (), frozenset({RESERVED, OTHER})
+    ),
+    "auto_priority, no capacity -> reserved host": Case(
+        "auto_priority", (RESERVED,), (OTHER,), frozenset({RESERVED}), True
+    ),
+    "reserved_host, no reserved host left -> error": Case(
+        "reserved_host", (), (), frozenset(), disables_failed_host=False
+    ),
     "auto, no capacity -> error": Case("auto", (), (RESERVED, OTHER), frozenset()),
 }
 
@@ -51,13 +54,16 @@ def test_host_failure_recovery(clean, name):
     case = CASES[name]
     admin = clean
     tl = scenarios.Timeline(f"host failure: {name}")
-    segment = scenarios.make_segment(admin, "S1", case.method, [OTHER, FAILED, RESERVED],
-                                     reserved=case.reserved)
+    segment = scenarios.make_segment(
+        admin, "S1", case.method, [OTHER, FAILED, RESERVED], reserved=case.reserved
+    )
     for host in case.disabled:
         admin.set_compute_service(host, status="disabled", disabled_reason="lab: no capacity")
     ids = scenarios.boot(admin, "vm", FAILED, count=2)
-    tl.mark(f"segment {case.method} (reserved: {', '.join(case.reserved) or 'none'}; "
-            f"disabled: {', '.join(case.disabled) or 'none'}); 2 servers ACTIVE on {FAILED}")
+    tl.mark(
+        f"segment {case.method} (reserved: {', '.join(case.reserved) or 'none'}; "
+        f"disabled: {', '.join(case.disabled) or 'none'}); 2 servers ACTIVE on {FAILED}"
+    )
 
     uuid = scenarios.fail_host(admin, tl, FAILED)
     if case.targets:
@@ -96,8 +102,10 @@ def test_disable_blocks_without_forced_down(clean):
         uuid = scenarios.fail_host(admin, tl, FAILED, force_down=False)
         scenarios.watch_failover(admin, tl, uuid, ids, {RESERVED, OTHER})
         timings = scenarios.engine_timings(tl.zero_wall)
-        print(f"disable call {timings.get('disable', -1):.1f} s (Nova rpc_response_timeout "
-              f"{settings.NOVA_RPC_TIMEOUT} s), then wait {timings.get('wait', -1):.1f} s")
+        print(
+            f"disable call {timings.get('disable', -1):.1f} s (Nova rpc_response_timeout "
+            f"{settings.NOVA_RPC_TIMEOUT} s), then wait {timings.get('wait', -1):.1f} s"
+        )
         scenarios.show_tables(segment)
         # Blocked on the RPC to the dead compute: far longer than a forced-down disable.
         assert timings["disable"] > 10

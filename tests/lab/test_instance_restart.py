@@ -10,8 +10,11 @@ HOST = "virt-node-10.maas"
 
 def vm_down(admin, server_id: str) -> str:
     """The notification masakari-instancemonitor sends when a guest's process is killed."""
-    payload = {"event": "LIFECYCLE", "instance_uuid": server_id,
-               "vir_domain_event": "STOPPED_FAILED"}
+    payload = {
+        "event": "LIFECYCLE",
+        "instance_uuid": server_id,
+        "vir_domain_event": "STOPPED_FAILED",
+    }
     return admin.notify("VM", HOST, payload)["notification_uuid"]
 
 
@@ -36,11 +39,13 @@ def test_server_without_ha_property_is_left_alone(clean):
     try:
         conf = open("/etc/masakari/masakari.conf").read()
         assert "process_all_instances = False" in conf
-        scenarios.make_segment(admin, "S1", "auto",
-                               ["virt-node-01.maas", "virt-node-02.maas", HOST])
+        scenarios.make_segment(
+            admin, "S1", "auto", ["virt-node-01.maas", "virt-node-02.maas", HOST]
+        )
         (server_id,) = scenarios.boot(admin, "plain-1", HOST, ha_enabled=False)
-        tl = scenarios.Timeline("instance failure: server without HA_Enabled, "
-                                "evacuate-all-instances=false")
+        tl = scenarios.Timeline(
+            "instance failure: server without HA_Enabled, evacuate-all-instances=false"
+        )
         tl.failure("the qemu process of plain-1 is killed")
         uuid = vm_down(admin, server_id)
         scenarios.watch_failover(admin, tl, uuid, [server_id], {HOST})

@@ -12,9 +12,9 @@ RESERVED = settings.RESERVED_HOST  # virt-node-01.maas
 
 def test_reinserted_node_takes_the_next_failover(clean):
     admin = clean
-    segment = scenarios.make_segment(admin, "S1", "reserved_host",
-                                     ["virt-node-10.maas", FAILED, RESERVED],
-                                     reserved=[RESERVED])
+    segment = scenarios.make_segment(
+        admin, "S1", "reserved_host", ["virt-node-10.maas", FAILED, RESERVED], reserved=[RESERVED]
+    )
     (server_id,) = scenarios.boot(admin, "focal-1", FAILED)
     tl = scenarios.Timeline("re-insertion of a failed node, then a second failover onto it")
     uuid = scenarios.fail_host(admin, tl, FAILED)
@@ -23,8 +23,12 @@ def test_reinserted_node_takes_the_next_failover(clean):
     # The node is repaired: nova-compute runs again and the host monitor, seeing the node
     # back online, lifts the forced-down flag it set.
     lab.start_compute(FAILED)
-    cloud.wait(lambda: admin.set_compute_service(FAILED, forced_down=False),
-               f"nova to accept {FAILED} as up again", 120, interval=1)
+    cloud.wait(
+        lambda: admin.set_compute_service(FAILED, forced_down=False),
+        f"nova to accept {FAILED} as up again",
+        120,
+        interval=1,
+    )
     tl.mark(f"{FAILED} repaired: nova-compute running, no longer forced down")
     openstack("compute", "service", "set", "--enable", FAILED, "nova-compute")
     openstack("segment", "host", "update", "--on_maintenance=False", "S1", FAILED)

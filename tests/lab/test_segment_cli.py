@@ -12,8 +12,10 @@ def table(text: str) -> list[dict[str, str]]:
     if not lines:
         return []
     header = [c.strip() for c in lines[0].strip("|").split("|")]
-    return [dict(zip(header, (c.strip() for c in line.strip("|").split("|")), strict=True))
-            for line in lines[1:]]
+    return [
+        dict(zip(header, (c.strip() for c in line.strip("|").split("|")), strict=True))
+        for line in lines[1:]
+    ]
 
 
 def hosts(segment: str) -> dict[str, dict[str, str]]:
@@ -25,14 +27,24 @@ def test_guide_segment_commands(clean):
     openstack("segment", "create", "S1", "reserved_host", "COMPUTE")
     openstack("segment", "host", "create", "virt-node-10.maas", "COMPUTE", "SSH", "S1")
     openstack("segment", "host", "create", "virt-node-02.maas", "COMPUTE", "SSH", "S1")
-    openstack("segment", "host", "create", "--reserved", "True", "virt-node-01.maas",
-              "COMPUTE", "SSH", "S1")
+    openstack(
+        "segment",
+        "host",
+        "create",
+        "--reserved",
+        "True",
+        "virt-node-01.maas",
+        "COMPUTE",
+        "SSH",
+        "S1",
+    )
 
     segments = {row["name"]: row for row in table(openstack("segment", "list"))}
     assert segments["S1"]["recovery_method"] == "reserved_host"
     assert segments["S1"]["service_type"] == "COMPUTE"
-    assert {name: (row["reserved"], row["on_maintenance"]) for name, row in
-            hosts("S1").items()} == {
+    assert {
+        name: (row["reserved"], row["on_maintenance"]) for name, row in hosts("S1").items()
+    } == {
         "virt-node-01.maas": ("True", "False"),
         "virt-node-10.maas": ("False", "False"),
         "virt-node-02.maas": ("False", "False"),
@@ -46,8 +58,7 @@ def test_guide_segment_commands(clean):
     openstack("segment", "host", "update", "--reserved=False", "S1", "virt-node-01.maas")
     assert hosts("S1")["virt-node-01.maas"]["reserved"] == "False"
 
-    openstack("segment", "update", "--recovery_method", "auto", "--service_type", "COMPUTE",
-              "S1")
+    openstack("segment", "update", "--recovery_method", "auto", "--service_type", "COMPUTE", "S1")
     segments = {row["name"]: row for row in table(openstack("segment", "list"))}
     assert segments["S1"]["recovery_method"] == "auto"
 
