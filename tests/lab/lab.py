@@ -394,13 +394,22 @@ def ensure_flavor_image(admin) -> None:
 
 # ---------------------------------------------------------------- down / status
 def stop_all() -> list[str]:
-    """Stop every process the lab recorded (known ones in order, then any others)."""
-    stopped = []
+    """Stop every process the lab recorded: consumers, then the broker and keystone, then the
+    database (each stage in parallel); processes of unknown names go first."""
+    from concurrent.futures import ThreadPoolExecutor
+
     names = [p.name for p in procs.recorded()]
-    ordered = [n for n in STOP_ORDER if n in names] + [n for n in names if n not in STOP_ORDER]
-    for name in ordered:
-        if procs.stop(name):
-            stopped.append(name)
+    late = ["keystone", "rabbitmq", "epmd", "mariadb"]
+    stages = [
+        [n for n in names if n not in late],
+        [n for n in ("keystone", "rabbitmq") if n in names],
+        [n for n in ("epmd", "mariadb") if n in names],
+    ]
+    stopped = []
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        for stage in stages:
+            results = list(pool.map(procs.stop, stage))
+            stopped += [name for name, found in zip(stage, results, strict=True) if found]
     return stopped
 
 

@@ -26,13 +26,25 @@ class LabError(Exception):
     """A failure the lab reports in one clear message (no traceback)."""
 
 
-def _start_time(pid: int) -> str | None:
+def _stat_fields(pid: int) -> list[str] | None:
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    # Field 22 (starttime); the command name in field 2 may contain spaces, so split after ')'.
-    return stat.rsplit(")", 1)[1].split()[19]
+    # The command name in field 2 may contain spaces: split after its closing ')'.
+    return stat.rsplit(")", 1)[1].split()
+
+
+def _start_time(pid: int) -> str | None:
+    """Kernel start time of a live process; None if it is gone or a zombie (exited, unreaped)."""
+    fields = _stat_fields(pid)
+    if fields is None or fields[0] in ("Z", "X"):
+        return None
+    return fields[19]
+
+
+def process_exists(pid: int) -> bool:
+    return _start_time(pid) is not None
 
 
 @dataclass(frozen=True)
@@ -47,23 +59,15 @@ class Proc:
     def alive(self) -> bool:
         return _start_time(self.pid) == self.start_time
 
-    def group_alive(self) -> bool:
-        """True while any process of the group the lab started still exists."""
-        if not self.alive and not _group_members(self.pid):
-            return False
-        return True
-
 
 def _group_members(pgid: int) -> list[int]:
+    """Live (not zombie) processes in the process group."""
     members = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        if int(stat.rsplit(")", 1)[1].split()[2]) == pgid:
+        fields = _stat_fields(int(entry.name))
+        if fields and fields[0] not in ("Z", "X") and int(fields[2]) == pgid:
             members.append(int(entry.name))
     return members
 
@@ -130,23 +134,35 @@ def spawn(
     return proc
 
 
+def _owned_group(proc: Proc) -> bool:
+    """True if the process group recorded for proc is still the lab's.
+
+    The leader is ours if its start time matches. If no process has that PID any more, the
+    group's remaining members are the leader's children (Linux does not hand out a PID that is
+    still some group's id). A different process under that PID is a recycled PID: not ours.
+    """
+    start = _start_time(proc.pid)
+    if start is None:
+        return bool(_group_members(proc.pid))
+    return start == proc.start_time
+
+
 def stop(name: str, timeout: float = 15.0) -> bool:
     """Stop the process group the lab started under this name. Returns True if one was there."""
     proc = get(name)
     if proc is None:
         return False
-    found = False
-    if proc.alive or _group_members(proc.pid):
-        found = True
+    found = _owned_group(proc)
+    if found:
         # The leader first, as its service manager would: apache2 and uwsgi masters stop
         # their own children (signalling the whole group at once makes apache2 linger).
         if proc.alive:
             os.kill(proc.pid, signal.SIGTERM)
             _wait_group_gone(proc.pid, timeout)
-        if _group_members(proc.pid):
+        if _owned_group(proc):
             _signal_group(proc, signal.SIGTERM)
             _wait_group_gone(proc.pid, 3)
-        if _group_members(proc.pid):
+        if _owned_group(proc):
             _signal_group(proc, signal.SIGKILL)
             _wait_group_gone(proc.pid, 5)
     _pidfile(name).unlink(missing_ok=True)
@@ -162,20 +178,16 @@ def _wait_group_gone(pgid: int, timeout: float) -> None:
 def kill(name: str) -> bool:
     """SIGKILL the process group the lab started under this name: a crash, not a stop."""
     proc = get(name)
-    if proc is None or not (proc.alive or _group_members(proc.pid)):
+    if proc is None or not _owned_group(proc):
         return False
     _signal_group(proc, signal.SIGKILL)
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and _group_members(proc.pid):
-        time.sleep(0.05)
+    _wait_group_gone(proc.pid, 5)
     _pidfile(name).unlink(missing_ok=True)
     return True
 
 
 def _signal_group(proc: Proc, sig: signal.Signals) -> None:
-    # Only signal a group whose leader is still ours, or whose leader is gone but whose members
-    # carry our pgid (a pgid cannot be reused while any member is alive).
-    if not proc.alive and not _group_members(proc.pid):
+    if not _owned_group(proc):
         return
     try:
         os.killpg(proc.pid, sig)
