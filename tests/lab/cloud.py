@@ -14,7 +14,7 @@ from keystoneauth1 import session as ks_session
 from keystoneauth1.identity import v3
 
 from . import settings
-from .procs import LabError
+from .procs import Fatal, LabError
 
 NOVA_VERSION = "2.53"  # service ids are UUIDs; forced_down/status in one PUT
 
@@ -266,6 +266,8 @@ def wait(check, what: str, timeout: float, interval: float = 0.25):
             result = check()
             if result:
                 return result
+        except Fatal:
+            raise
         except LabError as exc:
             last_error = exc
         if time.monotonic() > deadline:

@@ -333,12 +333,12 @@ def start_computes(admin) -> None:
 
 
 def enable_computes(admin) -> None:
-    """Every nova-compute service enabled and not forced down."""
+    """Every nova-compute service up, not forced down, and enabled, in that order: nova-api
+    clears a host's COMPUTE_STATUS_DISABLED trait in placement only while its compute is up,
+    so enabling a host that is still down leaves the scheduler unable to use it."""
     from .cloud import wait
 
     for service in admin.compute_services():
-        if service["status"] != "enabled":
-            admin.set_compute_service(service["host"], status="enabled")
         if service["forced_down"]:
             # Nova refuses to force a host up until its restarted nova-compute has cleaned
             # up after the evacuations from it (HTTP 400 meanwhile).
@@ -348,6 +348,15 @@ def enable_computes(admin) -> None:
                 120,
                 interval=1,
             )
+    wait(
+        lambda: all(s["state"] == "up" for s in admin.compute_services()),
+        "every nova-compute service up",
+        120,
+        interval=1,
+    )
+    for service in admin.compute_services():
+        if service["status"] != "enabled":
+            admin.set_compute_service(service["host"], status="enabled")
 
 
 def ensure_flavor_image(admin) -> None:

@@ -26,6 +26,10 @@ class LabError(Exception):
     """A failure the lab reports in one clear message (no traceback)."""
 
 
+class Fatal(LabError):
+    """A failure that no amount of waiting fixes: pollers stop at once."""
+
+
 def _stat_fields(pid: int) -> list[str] | None:
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()

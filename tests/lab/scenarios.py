@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from . import cloud as cloudmod
 from . import lab, procs, services, settings
-from .procs import LabError
+from .procs import Fatal, LabError
 
 HOST_DOWN_PAYLOAD = {"event": "STOPPED", "host_status": "NORMAL", "cluster_status": "OFFLINE"}
 FINAL = ("finished", "failed", "ignored", "error")
@@ -191,7 +191,10 @@ def boot(
         servers = [admin.server(i) for i in ids]
         errors = [s["id"] for s in servers if s["status"] == "ERROR"]
         if errors:
-            raise LabError(f"servers went to ERROR while booting: {', '.join(errors)}")
+            fault = admin.server(errors[0]).get("fault", {}).get("message", "")
+            raise Fatal(
+                f"servers went to ERROR while booting on {host}: {', '.join(errors)} ({fault})"
+            )
         return all(s["status"] == "ACTIVE" for s in servers)
 
     cloudmod.wait(active, f"{count} server(s) ACTIVE on {host}", timeout)
