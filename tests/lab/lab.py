@@ -332,6 +332,23 @@ def start_computes(admin) -> None:
     )
 
 
+def _reporting(service: dict) -> bool:
+    """Up, and heartbeating since the lab last started it. A restarted nova-compute still
+    counts as up on its old heartbeat, and until its own first report it is in init_host,
+    which errors out any build scheduled to it meanwhile."""
+    import datetime
+
+    if service["state"] != "up" or not service["updated_at"]:
+        return False
+    proc = procs.get(f"nova-compute-{service['host']}")
+    if proc is None:
+        return True
+    updated = datetime.datetime.fromisoformat(service["updated_at"]).replace(
+        tzinfo=datetime.timezone.utc
+    )
+    return updated.timestamp() >= proc.started_at + 1
+
+
 def enable_computes(admin) -> None:
     """Every nova-compute service up, not forced down, and enabled, in that order: nova-api
     clears a host's COMPUTE_STATUS_DISABLED trait in placement only while its compute is up,
@@ -349,8 +366,8 @@ def enable_computes(admin) -> None:
                 interval=1,
             )
     wait(
-        lambda: all(s["state"] == "up" for s in admin.compute_services()),
-        "every nova-compute service up",
+        lambda: all(_reporting(s) for s in admin.compute_services()),
+        "every nova-compute service up and reporting since its (re)start",
         120,
         interval=1,
     )

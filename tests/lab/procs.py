@@ -58,6 +58,7 @@ class Proc:
     start_time: str
     argv: list[str]
     log: str
+    started_at: float = 0.0  # wall clock (epoch seconds) when the lab started it
 
     @property
     def alive(self) -> bool:
@@ -133,7 +134,14 @@ def spawn(
             else None,
         )
     start = _start_time(popen.pid) or ""
-    proc = Proc(name=name, pid=popen.pid, start_time=start, argv=list(argv), log=str(log))
+    proc = Proc(
+        name=name,
+        pid=popen.pid,
+        start_time=start,
+        argv=list(argv),
+        log=str(log),
+        started_at=time.time(),
+    )
     _pidfile(name).write_text(json.dumps(proc.__dict__))
     return proc
 
