@@ -138,7 +138,9 @@ def main(argv: list[str] | None = None) -> int:
                 print("the lab must run as root (it installs packages and starts daemons)")
                 return 2
             print(f"[lab] checking Debian packages and {settings.VENV}", flush=True)
-            install.ensure()
+            timings: dict[str, float] = {}
+            install.ensure(timings)
+            print(f"[lab] apt: {timings['apt']:.1f} s, venv: {timings['venv']:.1f} s", flush=True)
             install.reexec_in_lab_python(argv)
         return cmd.run(args)
     except procs.LabError as exc:
