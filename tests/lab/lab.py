@@ -332,7 +332,7 @@ def start_computes(admin) -> None:
     )
 
 
-def _reporting(service: dict) -> bool:
+def reporting(service: dict) -> bool:
     """Up, and heartbeating since the lab last started it. A restarted nova-compute still
     counts as up on its old heartbeat, and until its own first report it is in init_host,
     which errors out any build scheduled to it meanwhile."""
@@ -366,7 +366,7 @@ def enable_computes(admin) -> None:
                 interval=1,
             )
     wait(
-        lambda: all(_reporting(s) for s in admin.compute_services()),
+        lambda: all(reporting(s) for s in admin.compute_services()),
         "every nova-compute service up and reporting since its (re)start",
         120,
         interval=1,

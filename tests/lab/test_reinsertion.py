@@ -21,7 +21,8 @@ def test_reinserted_node_takes_the_next_failover(clean):
     scenarios.watch_failover(admin, tl, uuid, [server_id], {RESERVED})
 
     # The node is repaired: nova-compute runs again and the host monitor, seeing the node
-    # back online, lifts the forced-down flag it set.
+    # back online, lifts the forced-down flag it set. The operator waits for its compute to
+    # report before re-inserting it.
     lab.start_compute(FAILED)
     cloud.wait(
         lambda: admin.set_compute_service(FAILED, forced_down=False),
@@ -29,10 +30,15 @@ def test_reinserted_node_takes_the_next_failover(clean):
         120,
         interval=1,
     )
-    tl.mark(f"{FAILED} repaired: nova-compute running, no longer forced down")
+    cloud.wait(
+        lambda: lab.reporting(admin.compute_service(FAILED)),
+        f"{FAILED}'s restarted nova-compute to report",
+        120,
+        interval=1,
+    )
+    tl.mark(f"{FAILED} repaired: nova-compute running and reporting, no longer forced down")
     openstack("compute", "service", "set", "--enable", FAILED, "nova-compute")
     openstack("segment", "host", "update", "--on_maintenance=False", "S1", FAILED)
-    cloud.wait(lambda: admin.compute_service(FAILED)["state"] == "up", f"{FAILED} up", 60)
     tl.mark(f"{FAILED} re-inserted with the guide's two commands")
     scenarios.show_tables(segment)
     service = admin.compute_service(FAILED)
