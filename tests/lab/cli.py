@@ -1,0 +1,151 @@
+"""`python -m tests.lab <command>`: the lab's command line.
+
+Commands register themselves in COMMANDS, so other parts of the lab can add their own.
+`down`, `stop` and `status` use the standard library only; the others first make sure the
+Debian packages and the lab's venv exist, then re-run themselves under the venv's python.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from . import install, procs, settings
+
+
+@dataclass(frozen=True)
+class Command:
+    help: str
+    run: Callable[[argparse.Namespace], int]
+    needs_runtime: bool = True
+    add_arguments: Callable[[argparse.ArgumentParser], None] | None = None
+
+
+COMMANDS: dict[str, Command] = {}
+
+
+def command(name: str, help: str, needs_runtime: bool = True, add_arguments=None):
+    def register(func: Callable[[argparse.Namespace], int]):
+        COMMANDS[name] = Command(help, func, needs_runtime, add_arguments)
+        return func
+
+    return register
+
+
+@command("up", "install what is missing, start every service, deploy masakari with its charm")
+def _up(args: argparse.Namespace) -> int:
+    from . import lab
+
+    lab.up()
+    return 0
+
+
+@command("demo", "reserved_host failover of a server on virt-node-02.maas, as a timeline")
+def _demo(args: argparse.Namespace) -> int:
+    from . import lab, scenarios
+
+    lab.up()
+    scenarios.demo()
+    return 0
+
+
+@command("status", "list the lab's processes (exit 1 if any died)", needs_runtime=False)
+def _status(args: argparse.Namespace) -> int:
+    from . import lab
+
+    return lab.status()
+
+
+@command("stop", "stop the lab's processes, keep its state for a quick `up`", needs_runtime=False)
+def _stop(args: argparse.Namespace) -> int:
+    from . import lab
+
+    stopped = lab.stop_all()
+    print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
+    return 0
+
+
+@command(
+    "down",
+    "stop every process the lab started and remove everything it created",
+    needs_runtime=False,
+)
+def _down(args: argparse.Namespace) -> int:
+    from . import lab
+
+    lab.down()
+    return 0
+
+
+@command(
+    "test", "run the lab scenarios (pytest tests/lab; extra arguments go to pytest, e.g. -k demo)"
+)
+def _test(args: argparse.Namespace) -> int:
+    import pytest
+
+    os.environ["MASAKARI_LAB_RUN"] = "1"
+    files = [str(settings.REPO / "tests" / "lab" / name) for name in settings.SCENARIO_FILES]
+    return int(
+        pytest.main(
+            [*files, "-p", "no:cacheprovider", "-v", "-s", "-p", "no:logging", *args.pytest_args]
+        )
+    )
+
+
+def _bench_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--counts", default="1,10,50", help="instance counts, comma separated (default 1,10,50)"
+    )
+
+
+@command(
+    "bench",
+    "measure notification -> last instance ACTIVE elsewhere (table)",
+    add_arguments=_bench_arguments,
+)
+def _bench(args: argparse.Namespace) -> int:
+    from . import bench, lab
+
+    try:
+        counts = [int(c) for c in args.counts.split(",")]
+    except ValueError:
+        print(f"--counts: expected comma-separated integers, got {args.counts!r}")
+        return 2
+    lab.up()
+    bench.run(counts)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(prog="python -m tests.lab", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="command")
+    for name, cmd in COMMANDS.items():
+        p = sub.add_parser(name, help=cmd.help)
+        if cmd.add_arguments:
+            cmd.add_arguments(p)
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "test":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.pytest_args = extra
+    cmd = COMMANDS[args.command]
+    try:
+        if cmd.needs_runtime and not install.in_lab_python():
+            if os.geteuid() != 0:
+                print("the lab must run as root (it installs packages and starts daemons)")
+                return 2
+            print(f"[lab] checking Debian packages and {settings.VENV}", flush=True)
+            timings: dict[str, float] = {}
+            install.ensure(timings)
+            print(f"[lab] apt: {timings['apt']:.1f} s, venv: {timings['venv']:.1f} s", flush=True)
+            install.reexec_in_lab_python(argv)
+        return cmd.run(args)
+    except procs.LabError as exc:
+        print(f"lab {args.command} failed: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted; `python -m tests.lab down` cleans up", file=sys.stderr)
+        return 130

@@ -1,0 +1,450 @@
+"""Failure scenarios on the lab, each printed as a timeline.
+
+Failures are injected as the suite's monitors report them: a failed hypervisor's nova-compute is
+killed and its service forced down in Nova (what the suite's fence-confirmed host monitor does
+before it notifies), then a COMPUTE_HOST notification with masakari-hostmonitor's payload is
+sent; a failed instance gets the VM notification masakari-instancemonitor sends for a killed
+qemu process.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from . import cloud as cloudmod
+from . import lab, procs, services, settings
+from .procs import Fatal, LabError
+
+HOST_DOWN_PAYLOAD = {"event": "STOPPED", "host_status": "NORMAL", "cluster_status": "OFFLINE"}
+FINAL = ("finished", "failed", "ignored", "error")
+SEGMENT_HOST_COLUMNS = ["-c", "name", "-c", "reserved", "-c", "on_maintenance"]
+SERVICE_COLUMNS = ["-c", "Host", "-c", "Status", "-c", "State", "--service", "nova-compute"]
+
+
+class Timeline:
+    """Prints each step with the seconds since the scenario began (or since the failure)."""
+
+    def __init__(self, title: str) -> None:
+        self.t0 = time.monotonic()
+        self.zero: float | None = None
+        self.zero_wall = time.time()
+        self.events: list[tuple[float, str]] = []
+        print(f"\n=== {title}", flush=True)
+
+    def failure(self, what: str) -> None:
+        self.zero = time.monotonic()
+        self.zero_wall = time.time()
+        self.mark(what)
+
+    def since_failure(self) -> float:
+        return time.monotonic() - (self.zero if self.zero is not None else self.t0)
+
+    def mark(self, what: str) -> float:
+        now = time.monotonic()
+        rel = now - (self.zero if self.zero is not None else self.t0)
+        label = "t+" if self.zero is not None else "  "
+        self.events.append((rel, what))
+        print(f"{time.strftime('%H:%M:%S')} {label}{rel:6.1f}s  {what}", flush=True)
+        return rel
+
+
+def admin_cloud() -> cloudmod.Cloud:
+    return cloudmod.Cloud(services.load_secrets()["admin"])
+
+
+def openstack(*args: str, show: bool = True, check: bool = True) -> str:
+    """The openstack CLI as an operator types it (Debian's client, masakariclient plugin)."""
+    env = dict(os.environ, **services.admin_env(services.load_secrets()))
+    env["PATH"] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    result = subprocess.run(
+        ["/usr/bin/openstack", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    if show:
+        print(f"$ openstack {' '.join(args)}")
+        if result.stdout.strip():
+            print(result.stdout.rstrip())
+    if check and result.returncode != 0:
+        raise LabError(f"`openstack {' '.join(args)}` failed: {result.stderr.strip()[-600:]}")
+    return result.stdout
+
+
+# ---------------------------------------------------------------- lab state
+def restore_computes(admin: cloudmod.Cloud) -> None:
+    """Every hypervisor running, enabled, not forced down, up."""
+    for host in settings.COMPUTE_HOSTS:
+        lab.start_compute(host)
+    names = [f"nova-compute-{h}" for h in settings.COMPUTE_HOSTS]
+    lab.enable_computes(admin)
+    procs.wait_for(
+        "all nova-compute services up",
+        lambda: all(s["state"] == "up" for s in admin.compute_services()),
+        timeout=120,
+        procs=names,
+    )
+
+
+def reset(admin: cloudmod.Cloud) -> None:
+    """No servers, no segments, every hypervisor healthy."""
+    admin.delete_all_servers()
+    end_stale_notifications()
+    cloudmod.wait(lambda: _segments_deletable(admin), "segments deletable", 120, interval=1)
+    restore_computes(admin)
+
+
+def end_stale_notifications() -> None:
+    """Mark notifications an earlier scenario left unfinished as failed.
+
+    A segment with a notification in new/running/error cannot be changed (409), and Masakari
+    only gives up on one after notifications_expired_interval (a day). A notification stays
+    `running` for good when masakari-engine restarts in the middle of its recovery (the
+    scenarios restart it through config changes), so the lab's reset ends them in the database.
+    """
+    stale = services.sql_query(
+        "SELECT notification_uuid, status FROM masakari.notifications "
+        "WHERE status IN ('new', 'running', 'error') AND deleted = 0"
+    )
+    if stale.strip():
+        services.sql(
+            "UPDATE masakari.notifications SET status = 'failed' "
+            "WHERE status IN ('new', 'running', 'error') AND deleted = 0;\n"
+        )
+        for line in stale.strip().splitlines():
+            print(
+                f"  lab reset: notification {line.split()[0]} was {line.split()[1]}, marked failed"
+            )
+
+
+def _segments_deletable(admin: cloudmod.Cloud) -> bool:
+    # A segment with unfinished notifications is "in use" (409) until they end.
+    try:
+        admin.delete_all_segments()
+    except LabError as error:
+        if "409" in str(error):
+            return False
+        raise
+    return True
+
+
+@dataclass
+class Segment:
+    name: str
+    uuid: str
+    method: str
+    hosts: list[str]
+    reserved: list[str] = field(default_factory=list)
+
+
+def make_segment(
+    admin: cloudmod.Cloud,
+    name: str,
+    method: str,
+    hosts: Iterable[str],
+    reserved: Iterable[str] = (),
+) -> Segment:
+    """A segment as the guide sets one up; reserved hosts are disabled in Nova."""
+    reserved = list(reserved)
+    segment = admin.ha(
+        "POST",
+        "/segments",
+        json={"segment": {"name": name, "recovery_method": method, "service_type": "COMPUTE"}},
+    )["segment"]
+    for host in hosts:
+        admin.ha(
+            "POST",
+            f"/segments/{segment['uuid']}/hosts",
+            json={
+                "host": {
+                    "name": host,
+                    "type": "COMPUTE",
+                    "control_attributes": "SSH",
+                    "reserved": host in reserved,
+                }
+            },
+        )
+    for host in reserved:
+        admin.set_compute_service(host, status="disabled", disabled_reason="reserved")
+    return Segment(name, segment["uuid"], method, list(hosts), reserved)
+
+
+def boot(
+    admin: cloudmod.Cloud,
+    name: str,
+    host: str,
+    count: int = 1,
+    ha_enabled: bool = True,
+    timeout: float = 300,
+) -> list[str]:
+    metadata = {"HA_Enabled": "True"} if ha_enabled else {}
+    ids = admin.create_servers(name, count, host=host, metadata=metadata)
+
+    def active() -> bool:
+        servers = [admin.server(i) for i in ids]
+        errors = [s["id"] for s in servers if s["status"] == "ERROR"]
+        if errors:
+            fault = admin.server(errors[0]).get("fault", {}).get("message", "")
+            raise Fatal(
+                f"servers went to ERROR while booting on {host}: {', '.join(errors)} ({fault})"
+            )
+        return all(s["status"] == "ACTIVE" for s in servers)
+
+    cloudmod.wait(active, f"{count} server(s) ACTIVE on {host}", timeout)
+    return ids
+
+
+def host_of(server: dict) -> str:
+    return server["OS-EXT-SRV-ATTR:host"]
+
+
+# ---------------------------------------------------------------- failure injection
+def fail_host(admin: cloudmod.Cloud, tl: Timeline, host: str, force_down: bool = True) -> str:
+    """Kill the hypervisor's nova-compute, force it down, notify Masakari; the uuid."""
+    procs.kill(f"nova-compute-{host}")
+    tl.failure(f"{host} fails: its nova-compute is killed")
+    if force_down:
+        admin.set_compute_service(host, forced_down=True)
+        tl.mark(
+            f"nova-compute on {host} forced down (the suite's host monitor does this "
+            "once fencing is confirmed)"
+        )
+    notification = admin.notify("COMPUTE_HOST", host, HOST_DOWN_PAYLOAD)
+    tl.mark(
+        f"COMPUTE_HOST notification {notification['notification_uuid']} accepted "
+        f"(payload {HOST_DOWN_PAYLOAD})"
+    )
+    return notification["notification_uuid"]
+
+
+def wait_notification(
+    admin: cloudmod.Cloud,
+    tl: Timeline,
+    uuid: str,
+    want: Iterable[str] = ("finished",),
+    timeout: float = 600,
+) -> str:
+    seen: list[str] = []
+    want = tuple(want)
+
+    def done() -> str | None:
+        status = admin.notification(uuid)["status"]
+        if not seen or seen[-1] != status:
+            seen.append(status)
+            tl.mark(f"notification {status}")
+        return status if status in want or status in ("failed", "ignored") else None
+
+    status = cloudmod.wait(
+        done, f"notification {uuid} to reach {'/'.join(want)}", timeout, interval=0.5
+    )
+    if status not in want:
+        raise LabError(
+            f"notification {uuid} ended {status}, expected {'/'.join(want)}; "
+            f"see {settings.LOGS}/masakari-engine.log"
+        )
+    return status
+
+
+def wait_servers_on(
+    admin: cloudmod.Cloud, tl: Timeline, ids: list[str], hosts: set[str], timeout: float = 300
+) -> dict[str, str]:
+    """Wait until every server is ACTIVE on one of hosts; mark each arrival."""
+    arrived: dict[str, str] = {}
+
+    def check() -> bool:
+        for server_id in ids:
+            if server_id in arrived:
+                continue
+            server = admin.server(server_id)
+            if server["status"] == "ACTIVE" and host_of(server) in hosts:
+                arrived[server_id] = host_of(server)
+                tl.mark(f"server {server['name']} ACTIVE on {host_of(server)}")
+        return len(arrived) == len(ids)
+
+    cloudmod.wait(check, f"servers ACTIVE on {', '.join(sorted(hosts))}", timeout)
+    return arrived
+
+
+def watch_failover(
+    admin: cloudmod.Cloud,
+    tl: Timeline,
+    uuid: str,
+    ids: list[str],
+    hosts: set[str],
+    want: Iterable[str] = ("finished",),
+    timeout: float = 600,
+) -> dict[str, str]:
+    """Poll the notification and the servers together until both are done; mark each step,
+    then add masakari-engine's own steps from its log to the timeline."""
+    want = tuple(want)
+    arrived: dict[str, str] = {}
+    status: list[str] = []
+
+    def check() -> bool:
+        current = admin.notification(uuid)["status"]
+        if not status or status[-1] != current:
+            status.append(current)
+            tl.mark(f"notification {current}")
+        if current in ("failed", "ignored") and current not in want:
+            raise LabError(
+                f"notification {uuid} ended {current}; see {settings.LOGS}/masakari-engine.log"
+            )
+        for server_id in ids:
+            if server_id in arrived:
+                continue
+            server = admin.server(server_id)
+            if server["status"] == "ACTIVE" and host_of(server) in hosts:
+                arrived[server_id] = host_of(server)
+                tl.mark(f"server {server['name']} ACTIVE on {host_of(server)}")
+        return current in want and len(arrived) == len(ids)
+
+    try:
+        cloudmod.wait(
+            check,
+            f"notification {'/'.join(want)} and {len(ids)} server(s) ACTIVE "
+            f"on {', '.join(sorted(hosts))}",
+            timeout,
+            interval=0.5,
+        )
+    finally:
+        for rel, text in engine_steps(tl):
+            print(f"         engine t+{rel:6.1f}s  {text}")
+    return arrived
+
+
+ENGINE_STEPS = (
+    (re.compile(r"Disable nova-compute on (\S+)"), "disables nova-compute on {0}"),
+    (
+        re.compile(r"Sleeping (\d+) sec before starting recovery"),
+        "sleeps {0} s (wait_period_after_service_update)",
+    ),
+    (re.compile(r"Enable nova-compute on (\S+)"), "enables nova-compute on {0}"),
+    (
+        re.compile(r"Call evacuate command for instance (\S+) on host (\S+)"),
+        "evacuates {0} to {1}",
+    ),
+    (re.compile(r"Call stop server command for instance (\S+)"), "stops {0}"),
+    (re.compile(r"Call start server command for instance (\S+)"), "starts {0}"),
+    (re.compile(r"Notification (\S+) exits with status: (\w+)"), "notification {1}"),
+)
+_STAMP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+) ")
+
+
+def _log_time(stamp: str) -> float:
+    import datetime
+
+    return datetime.datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S.%f").timestamp()
+
+
+def engine_log_lines(since_wall: float) -> list[tuple[float, str]]:
+    path = settings.LOGS / "masakari-engine.log"
+    lines = []
+    for line in path.read_text(errors="replace").splitlines():
+        match = _STAMP.match(line)
+        if match and _log_time(match[1]) >= since_wall:
+            lines.append((_log_time(match[1]), line))
+    return lines
+
+
+def engine_steps(tl: Timeline) -> list[tuple[float, str]]:
+    """masakari-engine's recovery steps since the failure, relative to it."""
+    steps = []
+    for t, line in engine_log_lines(tl.zero_wall):
+        for pattern, text in ENGINE_STEPS:
+            match = pattern.search(line)
+            if match:
+                steps.append((t - tl.zero_wall, text.format(*match.groups())))
+    return steps
+
+
+def engine_timings(since_wall: float) -> dict[str, float]:
+    """From the engine's log: how long the disable call took and how long the engine waited
+    after it (the sleep, up to the next step)."""
+    times: dict[str, float] = {}
+    disable = sleep = None
+    for t, line in engine_log_lines(since_wall):
+        if "Disable nova-compute on" in line and disable is None:
+            disable = t
+        elif "before starting recovery" in line and sleep is None:
+            sleep = t
+            if disable is not None:
+                times["disable"] = t - disable
+        elif sleep is not None and "wait" not in times and " INFO " in line:
+            times["wait"] = t - sleep
+    return times
+
+
+def show_tables(segment: Segment, servers: Iterable[str] = ()) -> None:
+    """The tables the guide shows."""
+    openstack("compute", "service", "list", *SERVICE_COLUMNS)
+    openstack("segment", "host", "list", *SEGMENT_HOST_COLUMNS, segment.name)
+    for server in servers:
+        openstack(
+            "server", "show", server, "-c", "name", "-c", "OS-EXT-SRV-ATTR:host", "-c", "status"
+        )
+
+
+# ---------------------------------------------------------------- the demo
+def demo() -> None:
+    """The guide's reserved_host example: a server on virt-node-02.maas, its hypervisor fails,
+    the server comes back on the reserved host virt-node-01.maas."""
+    admin = admin_cloud()
+    tl = Timeline("demo: reserved_host failover (as in the guide's example)")
+    reset(admin)
+    tl.mark("lab reset: no servers, no segments, all hypervisors up")
+    segment = make_segment(
+        admin,
+        "S1",
+        "reserved_host",
+        ["virt-node-10.maas", settings.FAILED_HOST, settings.RESERVED_HOST],
+        reserved=[settings.RESERVED_HOST],
+    )
+    tl.mark(f"segment S1 (reserved_host): {settings.RESERVED_HOST} reserved and disabled in nova")
+    boot(admin, "focal-1", settings.FAILED_HOST)
+    tl.mark(f"server focal-1 ACTIVE on {settings.FAILED_HOST}")
+    print("\n--- before the failure")
+    show_tables(segment, ["focal-1"])
+    print()
+    server_id = admin.servers(name="^focal-1$")[0]["id"]
+    uuid = fail_host(admin, tl, settings.FAILED_HOST)
+    watch_failover(admin, tl, uuid, [server_id], {settings.RESERVED_HOST})
+    print("\n--- after the failover")
+    show_tables(segment, ["focal-1"])
+    check_reserved_host_outcome(admin, segment, settings.FAILED_HOST, settings.RESERVED_HOST)
+    active = next(rel for rel, text in tl.events if text.startswith("server focal-1 ACTIVE on"))
+    print(
+        f"\ndemo passed: focal-1 moved {settings.FAILED_HOST} -> {settings.RESERVED_HOST}, "
+        f"ACTIVE {active:.1f} s after the failure"
+    )
+
+
+def check_reserved_host_outcome(
+    admin: cloudmod.Cloud, segment: Segment, failed: str, reserved: str
+) -> None:
+    """The guide's outcome; raises LabError naming what differs."""
+    problems = []
+    failed_service = admin.compute_service(failed)
+    if failed_service["status"] != "disabled" or failed_service["state"] != "down":
+        problems.append(
+            f"{failed} is {failed_service['status']}/{failed_service['state']} "
+            "in nova, expected disabled/down"
+        )
+    reserved_service = admin.compute_service(reserved)
+    if reserved_service["status"] != "enabled":
+        problems.append(
+            f"reserved host {reserved} is {reserved_service['status']} in nova, expected enabled"
+        )
+    hosts = {h["name"]: h for h in admin.segment_hosts(segment.uuid)}
+    if not hosts[failed]["on_maintenance"]:
+        problems.append(f"{failed} is not on_maintenance in masakari")
+    if hosts[reserved]["reserved"]:
+        problems.append(f"{reserved} is still reserved in masakari")
+    if problems:
+        raise LabError("unexpected outcome: " + "; ".join(problems))

@@ -1,0 +1,37 @@
+"""Scenario e: a recovery timer set through the charm's config reaches masakari-engine: the
+engine's measured wait after disabling the failed host follows `evacuation-delay`."""
+
+from __future__ import annotations
+
+from . import deploy, scenarios, services, settings
+
+FAILED = settings.FAILED_HOST
+
+
+def failover_wait(admin, delay: int) -> float:
+    deploy.change_config(admin, services.load_secrets(), **{"evacuation-delay": delay})
+    conf = open("/etc/masakari/masakari.conf").read()
+    assert f"wait_period_after_service_update = {delay}\n" in conf
+    scenarios.reset(admin)
+    scenarios.make_segment(admin, "S1", "auto", ["virt-node-01.maas", FAILED, "virt-node-10.maas"])
+    ids = scenarios.boot(admin, "vm", FAILED)
+    tl = scenarios.Timeline(f"charm config evacuation-delay={delay}")
+    uuid = scenarios.fail_host(admin, tl, FAILED)
+    scenarios.watch_failover(admin, tl, uuid, ids, {"virt-node-01.maas", "virt-node-10.maas"})
+    wait = scenarios.engine_timings(tl.zero_wall)["wait"]
+    tl.mark(f"engine waited {wait:.1f} s after disabling {FAILED}")
+    return wait
+
+
+def test_evacuation_delay_reaches_the_engine(clean):
+    try:
+        short = failover_wait(clean, 5)
+        long = failover_wait(clean, 20)
+    finally:
+        deploy.change_config(clean, services.load_secrets(), **{"evacuation-delay": 5})
+    print(
+        f"measured engine wait: {short:.1f} s with evacuation-delay=5, "
+        f"{long:.1f} s with evacuation-delay=20"
+    )
+    assert short >= 5 and long >= 20
+    assert 13 <= long - short <= 17
