@@ -111,64 +111,57 @@ class ServiceCredentials:
         return f"{self.auth_protocol}://{_host(self.auth_host)}:{self.auth_port}/v3"
 
 
-def _keystone_credentials(
-    relation: ops.Relation,
-    required: tuple[str, ...],
-    keys: dict[str, str],
-    domain_keys: tuple[str, str, str],
-) -> ServiceCredentials | None:
-    """What keystone answers on identity-service and identity-credentials: the same facts under
-    different names. `keys` maps our field to keystone's key; `domain_keys` names the domain,
-    user-domain and project-domain keys."""
+def read_identity_service(relation: ops.Relation) -> ServiceCredentials | None:
+    required = ("service_host", "auth_host", "service_password", "service_username")
     for _unit, data in remote_units_data(relation):
         if not all(data.get(k) for k in required):
             continue
         if data.get("api_version", "3") != "3":
             raise RelationDataError("api_version must be 3 (keystone v2 is not supported)")
-        domain = data.get(domain_keys[0]) or "default"
+        domain = data.get("service_domain") or "default"
         return ServiceCredentials(
-            service_protocol=_protocol(data, keys["service_protocol"]),
-            service_host=data.get(keys["service_host"]) or data["auth_host"],
-            service_port=_port(data, keys["service_port"], 5000),
+            service_protocol=_protocol(data, "service_protocol"),
+            service_host=data["service_host"],
+            service_port=_port(data, "service_port", 5000),
             auth_protocol=_protocol(data, "auth_protocol"),
             auth_host=data["auth_host"],
             auth_port=_port(data, "auth_port", 35357),
-            username=data[keys["username"]],
-            password=data[keys["password"]],
-            project=data.get(keys["project"]) or "services",
-            user_domain=data.get(domain_keys[1]) or domain,
-            project_domain=data.get(domain_keys[2]) or domain,
+            username=data["service_username"],
+            password=data["service_password"],
+            project=data.get("service_tenant") or "services",
+            user_domain=domain,
+            project_domain=domain,
             region=data.get("region"),
             ca_cert=decode_base64(data["ca_cert"], "ca_cert") if data.get("ca_cert") else None,
         )
     return None
 
 
-def read_identity_service(relation: ops.Relation) -> ServiceCredentials | None:
-    return _keystone_credentials(
-        relation,
-        ("service_host", "auth_host", "service_password", "service_username"),
-        {
-            "service_protocol": "service_protocol", "service_host": "service_host",
-            "service_port": "service_port", "username": "service_username",
-            "password": "service_password", "project": "service_tenant",
-        },
-        ("service_domain", "service_domain", "service_domain"),
-    )  # fmt: skip
-
-
 def read_identity_credentials(relation: ops.Relation) -> ServiceCredentials | None:
     """identity-credentials: keystone names the same facts credentials_*."""
-    return _keystone_credentials(
-        relation,
-        ("credentials_username", "credentials_password", "auth_host"),
-        {
-            "service_protocol": "credentials_protocol", "service_host": "credentials_host",
-            "service_port": "credentials_port", "username": "credentials_username",
-            "password": "credentials_password", "project": "credentials_project",
-        },
-        ("domain", "credentials_user_domain_name", "credentials_project_domain_name"),
-    )  # fmt: skip
+    required = ("credentials_username", "credentials_password", "auth_host")
+    for _unit, data in remote_units_data(relation):
+        if not all(data.get(k) for k in required):
+            continue
+        if data.get("api_version", "3") != "3":
+            raise RelationDataError("api_version must be 3 (keystone v2 is not supported)")
+        domain = data.get("domain") or "default"
+        return ServiceCredentials(
+            service_protocol=_protocol(data, "credentials_protocol"),
+            service_host=data.get("credentials_host") or data["auth_host"],
+            service_port=_port(data, "credentials_port", 5000),
+            auth_protocol=_protocol(data, "auth_protocol"),
+            auth_host=data["auth_host"],
+            auth_port=_port(data, "auth_port", 35357),
+            username=data["credentials_username"],
+            password=data["credentials_password"],
+            project=data.get("credentials_project") or "services",
+            user_domain=data.get("credentials_user_domain_name") or domain,
+            project_domain=data.get("credentials_project_domain_name") or domain,
+            region=data.get("region"),
+            ca_cert=decode_base64(data["ca_cert"], "ca_cert") if data.get("ca_cert") else None,
+        )
+    return None
 
 
 # shared-db (mysql-router / percona-cluster / mysql-innodb-cluster) ------------------------------
