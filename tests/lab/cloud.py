@@ -172,9 +172,10 @@ class Cloud:
 
     def server_actions(self, server_id: str) -> list[str]:
         actions = self.call("compute", "GET", f"/servers/{server_id}/os-instance-actions")
-        return [
-            a["action"] for a in sorted(actions["instanceActions"], key=lambda a: a["start_time"])
-        ]
+        # Nova lists newest first and start_time has whole seconds: reversing first keeps a
+        # stop and start within one second in the order they happened (sorted() is stable).
+        oldest_first = list(reversed(actions["instanceActions"]))
+        return [a["action"] for a in sorted(oldest_first, key=lambda a: a["start_time"])]
 
     def create_servers(
         self,
