@@ -142,8 +142,9 @@ class OpenStackApi(Protocol):
     `OS-EXT-SRV-ATTR:host`, `OS-EXT-STS:task_state`, `OS-EXT-STS:vm_state`, `updated`;
     instance actions have `action`, `start_time`, `request_id`.
     Masakari: segments have `uuid`, `name`, `recovery_method`; hosts have `uuid`, `name`,
-    `reserved`, `on_maintenance`; notifications have `notification_uuid`, `type`, `hostname`,
-    `status`, `created_at`, `payload`.
+    `reserved`, `on_maintenance`; notifications have `notification_uuid`, `type`,
+    `source_host_uuid`, `status`, `created_at`, `payload`, and `hostname` (not an API field:
+    the host's name, looked up from `source_host_uuid`).
     """
 
     def compute_services(self) -> list[dict[str, Any]]: ...

@@ -51,3 +51,92 @@ def run(counts: list[int]) -> list[tuple[str, int, float, float]]:
     for label, count, delay, seconds in results:
         print(f"{label:18} {delay:8.0f} {count:9d} {seconds:8.1f}")
     return results
+
+
+# --------------------------------------------------------------------------- the whole chain
+# Upstream's values where the suite differs: Masakari's engine wait, masakari-monitors' driver
+# and poll interval, hacluster's remote-node monitor (interval 30 s, Pacemaker's 20 s timeout).
+CHAIN_UPSTREAM = {
+    "masakari": {"evacuation-delay": 180},
+    "monitors": {"host-monitoring-driver": "default", "host-monitoring-interval": 60},
+    "cluster": {"monitor_interval": "30s", "monitor_timeout": None},
+}
+CHAIN_SUITE = {"masakari": {"evacuation-delay": None}, "monitors": {}, "cluster": {}}
+
+
+def percentile(values: list[float], pct: float) -> float:
+    """Nearest-rank percentile (P50 of 5 runs is the 3rd, P95 the 5th)."""
+    ordered = sorted(values)
+    return ordered[max(0, -(-len(ordered) * pct // 100) - 1)]
+
+
+def configure_chain(admin, sec: dict[str, str], config: dict) -> None:
+    from . import lab_cloud, pacemaker
+
+    deploy.change_config(admin, sec, **config["masakari"])
+    keys = set(CHAIN_UPSTREAM["monitors"])
+    lab_cloud.configure_monitors({k: config["monitors"].get(k) for k in keys})
+    pacemaker.reconfigure(pacemaker.ClusterSettings(**config["cluster"]))
+
+
+def run_link_down(
+    counts: list[int], runs: int, labels: tuple[str, ...] = ("suite", "upstream")
+) -> dict[tuple[str, int], list[float]]:
+    """`ip link set eth0 down` on the instances' host -> the last of N instances ACTIVE on
+    another host, `runs` times per count, with the suite's defaults and with upstream's."""
+    import time
+
+    from tests.functional import scenarios as shared
+
+    from . import hosts, lab_cloud, pacemaker
+
+    admin = scenarios.admin_cloud()
+    sec = services.load_secrets()
+    cloud = lab_cloud.LabCloud(admin)
+    results: dict[tuple[str, int], list[float]] = {}
+    configs = {"suite": CHAIN_SUITE, "upstream": CHAIN_UPSTREAM}
+    try:
+        for label in labels:
+            configure_chain(admin, sec, configs[label])
+            for count in counts:
+                for run_index in range(runs):
+                    scenarios.reset(admin)
+                    shared.ensure_segment(
+                        cloud, "S1", "auto", cloud.compute_hosts(), "virt-node-10.maas"
+                    )
+                    ids = scenarios.boot(admin, "bench", FAILED, count=count, timeout=900)
+                    pacemaker.wait_idle(timeout=120)
+                    t0 = time.monotonic()
+                    hosts.link_down(hosts.load().host(FAILED))
+
+                    def moved(ids=ids) -> bool:
+                        servers = [admin.server(i) for i in ids]
+                        return all(
+                            s["status"] == "ACTIVE"
+                            and s["OS-EXT-STS:task_state"] is None
+                            and s["OS-EXT-SRV-ATTR:host"] != FAILED
+                            for s in servers
+                        )
+
+                    budget = cloud.timers().host_failover_budget(count) + 120
+                    shared.wait_until(cloud, f"{count} instance(s) moved", moved, budget, 0.5)
+                    seconds = time.monotonic() - t0
+                    results.setdefault((label, count), []).append(seconds)
+                    print(
+                        f"bench: {label} defaults, {count} instance(s), run {run_index + 1}: "
+                        f"{seconds:.1f} s",
+                        flush=True,
+                    )
+                    cloud.restore_host(FAILED)
+                    shared.reinsert_host(cloud, "S1", FAILED)
+    finally:
+        configure_chain(admin, sec, CHAIN_SUITE)
+        scenarios.reset(admin)
+    print("\nip link set eth0 down -> last instance ACTIVE on another host (auto)")
+    print(f"{'defaults':10} {'instances':>9} {'runs':>4} {'P50 (s)':>8} {'P95 (s)':>8}")
+    for (label, count), values in results.items():
+        print(
+            f"{label:10} {count:9d} {len(values):4d} {percentile(values, 50):8.1f} "
+            f"{percentile(values, 95):8.1f}"
+        )
+    return results

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import install, procs, settings
+from . import hosts, install, procs, settings
 
 
 @dataclass(frozen=True)
@@ -77,6 +77,10 @@ def _down(args: argparse.Namespace) -> int:
     from . import lab
 
     lab.down()
+    left = hosts.leftovers()
+    if left:
+        print("left behind: " + ", ".join(left), file=sys.stderr)
+        return 1
     return 0
 
 
@@ -99,11 +103,22 @@ def _bench_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--counts", default="1,10,50", help="instance counts, comma separated (default 1,10,50)"
     )
+    parser.add_argument(
+        "--link-down",
+        action="store_true",
+        help="the whole chain instead: ip link set eth0 down -> last instance ACTIVE elsewhere",
+    )
+    parser.add_argument("--runs", type=int, default=5, help="runs per count (--link-down)")
+    parser.add_argument(
+        "--defaults",
+        default="suite,upstream",
+        help="whose defaults (--link-down): suite, upstream or both (default suite,upstream)",
+    )
 
 
 @command(
     "bench",
-    "measure notification -> last instance ACTIVE elsewhere (table)",
+    "measure notification (or --link-down) -> last instance ACTIVE elsewhere (table)",
     add_arguments=_bench_arguments,
 )
 def _bench(args: argparse.Namespace) -> int:
@@ -114,8 +129,15 @@ def _bench(args: argparse.Namespace) -> int:
     except ValueError:
         print(f"--counts: expected comma-separated integers, got {args.counts!r}")
         return 2
+    labels = tuple(args.defaults.split(","))
+    if not set(labels) <= {"suite", "upstream"} or args.runs < 1:
+        print("--defaults: suite, upstream or suite,upstream; --runs: 1 or more")
+        return 2
     lab.up()
-    bench.run(counts)
+    if args.link_down:
+        bench.run_link_down(counts, args.runs, labels)
+    else:
+        bench.run(counts)
     return 0
 
 
@@ -145,6 +167,9 @@ def main(argv: list[str] | None = None) -> int:
         return cmd.run(args)
     except procs.LabError as exc:
         print(f"lab {args.command} failed: {exc}", file=sys.stderr)
+        return 1
+    except hosts.LabError as exc:  # the hypervisor side names the step and its log tail
+        print(f"lab {args.command} failed: {exc.report()}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted; `python -m tests.lab down` cleans up", file=sys.stderr)

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from . import install, procs, settings
+from . import hosts, install, procs, settings
 from .procs import LabError
 
 CHARM_STATE_DIR = settings.STATE / "charm"
@@ -295,9 +295,11 @@ class Deployment:
         networks = {
             t.Network(
                 name,
-                bind_addresses=[t.BindAddress([t.Address(settings.IP, cidr="127.0.0.0/8")])],
+                bind_addresses=[
+                    t.BindAddress([t.Address(settings.IP, cidr=hosts.DEFAULT_SUBNET)])
+                ],
                 ingress_addresses=[settings.IP],
-                egress_subnets=["127.0.0.0/8"],
+                egress_subnets=[hosts.DEFAULT_SUBNET],
             )
             for name in (
                 "shared-db",

@@ -46,7 +46,7 @@ NETNS_PREFIX = "masakari-lab-"
 ROOT_LINK = "masakari-lab0"
 HOST_LINK = "eth0"
 # /var/lib directories each host has for itself (the rest of /var/lib is the machine's).
-PRIVATE_VAR_LIB = ("pacemaker", "nova", "masakari", "masakarimonitors")
+PRIVATE_VAR_LIB = ("pacemaker", "nova", "masakari", "masakarimonitors", "charm-pacemaker-remote")
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -618,6 +618,14 @@ def _start(host: Host, name: str, spec: dict) -> int:
         daemons / f"{name}.log",
         env,
     )
+
+
+def set_boot(host: Host, name: str, boot: bool) -> None:
+    """Whether `power_on` starts the daemon (systemctl enable/disable)."""
+    spec_file = host.dir / "daemons" / f"{name}.json"
+    if spec_file.exists():
+        spec = json.loads(spec_file.read_text())
+        spec_file.write_text(json.dumps({**spec, "boot": boot}))
 
 
 def daemon_pid(host: Host, name: str) -> int | None:

@@ -41,6 +41,17 @@ PACKAGES = [
     "python3-pymysql",
     "iproute2",
     "unzip",
+    # The hypervisors' side: hacluster's cluster, the monitors the masakari-monitors charm runs.
+    "pacemaker",
+    "pacemaker-cli-utils",
+    "corosync",
+    "crmsh",
+    "cluster-glue",
+    "resource-agents",
+    "util-linux",
+    "sudo",
+    "masakari-monitors-common",
+    "masakari-host-monitor",
 ]
 # Answers that stop the packages' postinst scripts from configuring databases, rabbit or
 # keystone on their own: the lab (and the charm) do that.
@@ -78,7 +89,8 @@ DEBCONF_FALSE = {
     ],
 }
 # What the lab's own python needs from PyPI (the rest comes from Debian's python3-* packages).
-PYPI = ["ops[testing]>=2.17", "pytest>=7", "jinja2"]
+# python-libmaas: the MAAS client hacluster's STONITH plugin uses, run against the emulator.
+PYPI = ["ops[testing]>=2.17", "pytest>=7", "jinja2", "python-libmaas"]
 POLICY_RC = "/usr/sbin/policy-rc.d"
 
 

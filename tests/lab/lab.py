@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from . import install, procs, settings
+from . import hosts, install, procs, settings
 from .procs import LabError
 
 # Stop order: consumers first, storage last.
@@ -87,7 +87,8 @@ def check_ports_free() -> None:
         "haproxy": settings.MASAKARI_PUBLIC_PORT,
     }
     for name, port in wanted.items():
-        if name not in ours and procs.port_open(port):
+        host = settings.LOOPBACK if name == "epmd" else settings.IP
+        if name not in ours and procs.port_open(port, host):
             raise LabError(
                 f"port {port} (for {name}) is already in use by a process the lab "
                 f"did not start; free it (see `ss -ltnp 'sport = :{port}'`) and retry"
@@ -96,13 +97,15 @@ def check_ports_free() -> None:
 
 def up(with_masakari: bool = True) -> Timer:
     from . import cloud as cloudmod  # needs Debian's python3-keystoneauth1
-    from . import distro_fixes, services
+    from . import distro_fixes, hypervisors, services
 
     timer = Timer()
     settings.STATE.mkdir(parents=True, exist_ok=True)
     os.chmod(settings.STATE, 0o755)  # noqa: S103 - mysql and masakari must traverse it
     for d in (settings.ETC, settings.DATA, settings.LOGS, settings.RUN):
         d.mkdir(parents=True, exist_ok=True)
+    if not hosts.is_up():
+        timer.phase("lab hosts", hosts.up)
     check_ports_free()
     for line in timer.phase("distro fixes", distro_fixes.apply) or []:
         print(f"  {line}")
@@ -146,6 +149,11 @@ def up(with_masakari: bool = True) -> Timer:
             timer.phase("masakari (charm)", lambda: deploy.deploy(admin, sec))
         else:
             print(f"  masakari charm not found at {settings.CHARM_ROOT}; skipped")
+        timer.phase("pacemaker + pacemaker-remote (charm)", start_cluster)
+        timer.phase(
+            "masakari-monitors (charm)",
+            lambda: hypervisors.deploy_monitors(hosts.load(), admin, sec),
+        )
     timer.phases["total"] = timer.total()
     (settings.LOGS / "up-timings.json").write_text(json.dumps(timer.phases, indent=1))
     print(
@@ -153,6 +161,23 @@ def up(with_masakari: bool = True) -> Timer:
         f"source {settings.STATE / 'admin-openrc'}"
     )
     return timer
+
+
+def start_cluster() -> None:
+    """hacluster's cluster on the control side, the hypervisors as its remote nodes (their
+    pacemaker-remote charm), the MAAS emulator as their power control."""
+    from . import hypervisors, pacemaker
+
+    lab = hosts.load()
+    if not pacemaker.control_pids():
+        pacemaker.up(deploy_remotes=lambda: hypervisors.deploy_pacemaker_remote(lab))
+    states = pacemaker.node_states()
+    for host in lab.hosts:
+        node = states.get(host.fqdn, {})
+        if node.get("online") != "true" or node.get("unclean") != "false":
+            # Fenced by an earlier scenario: wait for its reboot, clean its failure up.
+            pacemaker.wait_rejoin(host, timeout=120)
+    hypervisors.settle_pacemaker_remote(lab)
 
 
 def ensure_lab_catalog(admin, sec: dict[str, str]) -> None:
@@ -252,6 +277,7 @@ def start_apis() -> None:
         "neutron-stub": [
             settings.SYSTEM_PYTHON,
             str(Path(__file__).with_name("neutron_stub.py")),
+            settings.IP,
             str(settings.NEUTRON_PORT),
         ],
         "nova-api": ["nova-api", *nova_conf],
@@ -271,8 +297,14 @@ def start_apis() -> None:
 
 
 def compute_argv(host: str) -> list[str]:
+    """nova-compute inside the lab host (its network, mount and UTS namespaces): it reaches
+    RabbitMQ and the APIs over the bridge, and dies with the host when it is powered off.
+    nsenter does not fork, so the recorded pid is nova-compute's own."""
     etc = settings.ETC / "nova"
-    return ["nova-compute", "--config-file", str(etc / f"nova-compute-{host}.conf")]
+    return hosts.command(
+        hosts.load().host(host),
+        ["nova-compute", "--config-file", str(etc / f"nova-compute-{host}.conf")],
+    )
 
 
 def start_compute(host: str) -> None:
@@ -442,6 +474,10 @@ def stop_all() -> list[str]:
 def down() -> None:
     stopped = stop_all()
     print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
+    from . import pacemaker  # stdlib only, like hosts
+
+    notes = pacemaker.down()  # the cluster, the MAAS emulator, then the hosts
+    print("lab hosts down" + (": " + "; ".join(notes) if notes else ""))
     from . import distro_fixes
 
     distro_fixes.revert()

@@ -1,8 +1,8 @@
 """A stub of the Neutron API, not Neutron: just enough for nova to boot and evacuate servers
 that have no network (`--nic none`). Nova still lists ports, networks and extensions on build
-and on rebuild; every collection here is empty. Listens on loopback only.
+and on rebuild; every collection here is empty. Listens on the lab's control address only.
 
-Run as: /usr/bin/python3 neutron_stub.py <port>
+Run as: /usr/bin/python3 neutron_stub.py <address> <port>
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         path = self.path.split("?", 1)[0].rstrip("/")
         if path == "":
-            port = self.server.server_address[1]
+            address, port = self.server.server_address[:2]
             self._send(
                 200,
                 {
@@ -35,7 +35,7 @@ class Handler(BaseHTTPRequestHandler):
                         {
                             "id": "v2.0",
                             "status": "CURRENT",
-                            "links": [{"rel": "self", "href": f"http://127.0.0.1:{port}/v2.0/"}],
+                            "links": [{"rel": "self", "href": f"http://{address}:{port}/v2.0/"}],
                         }
                     ]
                 },
@@ -69,7 +69,7 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def main() -> None:
-    ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
+    ThreadingHTTPServer((sys.argv[1], int(sys.argv[2])), Handler).serve_forever()
 
 
 if __name__ == "__main__":

@@ -34,8 +34,8 @@ import subprocess
 import sys
 import time
 import xml.etree.ElementTree as ET  # noqa: N817 - the usual name
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from tests.lab import hosts, maas_emulator, stonith
@@ -748,7 +748,7 @@ def resource_usage() -> dict[str, float]:
 
 
 def up(
-    relation_units: Mapping[str, Mapping[str, str]] | None = None,
+    deploy_remotes: Callable[[], Mapping[str, Mapping[str, str]]] | None = None,
     settings: ClusterSettings | None = None,
     dc_deadtime: str = "5s",
     maas_latency: float = maas_emulator.DEFAULT_POWER_OFF_LATENCY,
@@ -756,7 +756,10 @@ def up(
 ) -> dict[str, float]:
     """Bring up control side, MAAS emulator and remotes; configure as hacluster would.
 
-    The lab hosts must be up (`hosts.up()`). Returns the seconds each phase took.
+    deploy_remotes: runs the pacemaker-remote charm on every host (it writes hacluster's key
+    and starts pacemaker_remoted) and returns what its units publish; without it the lab's
+    stand-in does the charm's part. The lab hosts must be up (`hosts.up()`). Returns the
+    seconds each phase took.
     """
     settings = settings or ClusterSettings()
     timings: dict[str, float] = {}
@@ -767,15 +770,6 @@ def up(
     if control_pids():
         raise LabError("pacemaker up", "the control side is already up; run `down` first")
     _check_root_ipc_free()
-    units = relation_units if relation_units is not None else stand_in_remote_unit_data(lab)
-    remotes = parse_remote_units(units)
-    for remote in remotes:
-        host = lab.host(remote.hostname)  # the lab can only host its own machines
-        if host.ip != remote.ip:
-            raise LabError(
-                "relation data",
-                f"{remote.unit}: remote-ip {remote.ip} is not {host.fqdn}'s lab address {host.ip}",
-            )
     _create_control(lab, dc_deadtime)
     credentials = maas_emulator.start(lab, power_off_latency=maas_latency)
     _start_control_daemon("corosync", ["corosync", "-f"])
@@ -787,10 +781,21 @@ def up(
         lambda: hosts.tail(control_log("corosync")),
     )
     _start_control_daemon("pacemakerd", ["pacemakerd"])
+    if deploy_remotes is None:
+        units = stand_in_remote_unit_data(lab)
+        for host in lab.hosts:
+            install_remote_authkey(host, hacluster_sends()["pacemaker-key"])
+            start_remote(host)
+    else:
+        units = deploy_remotes()
+    remotes = parse_remote_units(units)
     for remote in remotes:
-        host = lab.host(remote.hostname)
-        install_remote_authkey(host, hacluster_sends()["pacemaker-key"])
-        start_remote(host)
+        host = lab.host(remote.hostname)  # the lab can only host its own machines
+        if host.ip != remote.ip:
+            raise LabError(
+                "relation data",
+                f"{remote.unit}: remote-ip {remote.ip} is not {host.fqdn}'s lab address {host.ip}",
+            )
     wait_for(
         "DC election",
         lambda: has_dc(crm_mon_xml()),
@@ -854,12 +859,12 @@ def configure_from_relations(
 ) -> str:
     """Act as the hacluster leader on pacemaker-remote relation data; returns the crm text."""
     lab = hosts.load()
+    settings = settings or ClusterSettings()
     text = crm_configuration(
-        parse_remote_units(units),
-        maas_emulator.url(lab),
-        maas_credentials,
-        settings or ClusterSettings(),
+        parse_remote_units(units), maas_emulator.url(lab), maas_credentials, settings
     )
+    (CONTROL_DIR / "cluster-settings.json").write_text(json.dumps(asdict(settings)))
+    (CONTROL_DIR / "relation-units.json").write_text(json.dumps(units))
     fd = os.open(CONTROL_DIR / "hacluster.crm", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(text)
@@ -867,6 +872,18 @@ def configure_from_relations(
         ["crm", "configure", "load", "update", str(CONTROL_DIR / "hacluster.crm")], timeout=120
     )
     return text
+
+
+def current_settings() -> ClusterSettings:
+    """The settings the cluster was last configured with."""
+    return ClusterSettings(**json.loads((CONTROL_DIR / "cluster-settings.json").read_text()))
+
+
+def reconfigure(settings: ClusterSettings) -> None:
+    """hacluster's config changed: the same remotes, other cluster settings."""
+    units = json.loads((CONTROL_DIR / "relation-units.json").read_text())
+    configure_from_relations(units, maas_emulator.credentials(), settings)
+    wait_idle(timeout=120)
 
 
 def down() -> list[str]:

@@ -258,10 +258,10 @@ def wait_for(
         time.sleep(interval)
 
 
-def wait_port(name: str, port: int, timeout: float = 60) -> None:
+def wait_port(name: str, port: int, timeout: float = 60, host: str = settings.IP) -> None:
     wait_for(
-        f"{name} to listen on {settings.IP}:{port}",
-        lambda: port_open(port),
+        f"{name} to listen on {host}:{port}",
+        lambda: port_open(port, host),
         timeout=timeout,
         procs=[name],
     )

@@ -224,6 +224,50 @@ def fail_host(admin: cloudmod.Cloud, tl: Timeline, host: str, force_down: bool =
     return notification["notification_uuid"]
 
 
+def link_down(admin: cloudmod.Cloud, tl: Timeline, host: str, timeout: float = 180) -> str:
+    """The guide's failure: `ip link set eth0 down` on the hypervisor. Nothing else is done by
+    hand: marks what Pacemaker, STONITH and the host monitor do until Masakari has the
+    notification; returns its uuid."""
+    from tests.functional.cloud import parse_fence_history
+
+    from . import hosts, pacemaker
+
+    pacemaker.wait_idle(timeout=120)
+    known = {n["notification_uuid"] for n in admin.ha("GET", "/notifications")["notifications"]}
+    hosts.link_down(hosts.load().host(host))
+    tl.failure(f"ip link set eth0 down on {host}")
+    seen: set[str] = set()
+
+    def once(key: str, what: str) -> None:
+        if key not in seen:
+            seen.add(key)
+            tl.mark(what)
+
+    def notified() -> str | None:
+        node = pacemaker.node_states().get(host, {})
+        if node.get("online") == "false":
+            once("offline", f"Pacemaker: {host} offline (unclean={node.get('unclean')})")
+        if any(
+            e.status == "success"
+            and e.action in ("off", "reboot")
+            and e.completed is not None
+            and e.completed.timestamp() >= int(tl.zero_wall)  # whole seconds
+            for e in parse_fence_history(pacemaker.fence_history_xml(host))
+        ):
+            once("fenced", f"Pacemaker: {host} fenced (MAAS powered it off)")
+        if admin.compute_service(host)["forced_down"]:
+            once("forced", f"host monitor: nova-compute on {host} forced down")
+        uuids = {h["uuid"] for s in admin.segments() for h in admin.segment_hosts(s["uuid"])
+                 if h["name"] == host}  # fmt: skip
+        for n in admin.ha("GET", "/notifications")["notifications"]:
+            if n["notification_uuid"] not in known and n["source_host_uuid"] in uuids:
+                once("notified", f"host monitor: COMPUTE_HOST notification {n['payload']}")
+                return n["notification_uuid"]
+        return None
+
+    return cloudmod.wait(notified, f"a notification for {host}", timeout, interval=0.5)
+
+
 def wait_notification(
     admin: cloudmod.Cloud,
     tl: Timeline,
@@ -413,12 +457,16 @@ def demo() -> None:
     show_tables(segment, ["focal-1"])
     print()
     server_id = admin.servers(name="^focal-1$")[0]["id"]
-    uuid = fail_host(admin, tl, settings.FAILED_HOST)
+    uuid = link_down(admin, tl, settings.FAILED_HOST)
     watch_failover(admin, tl, uuid, [server_id], {settings.RESERVED_HOST})
     print("\n--- after the failover")
     show_tables(segment, ["focal-1"])
     check_reserved_host_outcome(admin, segment, settings.FAILED_HOST, settings.RESERVED_HOST)
-    active = next(rel for rel, text in tl.events if text.startswith("server focal-1 ACTIVE on"))
+    active = next(
+        rel
+        for rel, text in tl.events
+        if text == f"server focal-1 ACTIVE on {settings.RESERVED_HOST}"
+    )
     print(
         f"\ndemo passed: focal-1 moved {settings.FAILED_HOST} -> {settings.RESERVED_HOST}, "
         f"ACTIVE {active:.1f} s after the failure"

@@ -13,7 +13,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from . import procs, settings
+from . import hosts, procs, settings
 from .procs import LabError
 
 SECRETS_FILE = settings.STATE / "secrets.json"
@@ -47,6 +47,7 @@ def load_secrets() -> dict[str, str]:
         "masakari_db",
         "masakari_rabbit",
         "masakari_keystone",
+        "masakari_monitors_keystone",
     ]
     changed = False
     for name in names:
@@ -252,6 +253,7 @@ def render_configs(sec: dict[str, str]) -> None:
         compute["DEFAULT"].update(
             {
                 "host": host,
+                "my_ip": hosts.plan(settings.COMPUTE_HOSTS, hosts.DEFAULT_SUBNET).host(host).ip,
                 "state_path": data / "nova" / host,
                 "instances_path": data / "nova" / host / "instances",
                 "log_file": logs / f"nova-compute-{host}.log",
@@ -348,7 +350,9 @@ def rabbit_env() -> dict[str, str]:
         RABBITMQ_NODE_PORT=str(settings.RABBIT_PORT),
         RABBITMQ_DIST_PORT=str(settings.RABBIT_DIST_PORT),
         ERL_EPMD_PORT=str(settings.EPMD_PORT),
-        ERL_EPMD_ADDRESS=settings.IP,
+        # Erlang distribution (epmd, rabbitmqctl's link to the node) stays on loopback.
+        ERL_EPMD_ADDRESS=settings.LOOPBACK,
+        RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}",
         RABBITMQ_MNESIA_BASE=str(base / "mnesia"),
         RABBITMQ_LOG_BASE=str(settings.LOGS / "rabbitmq"),
         RABBITMQ_ENABLED_PLUGINS_FILE=str(settings.ETC / "rabbitmq" / "enabled_plugins"),
@@ -378,10 +382,10 @@ def start_rabbitmq() -> None:
         # Our own epmd on a private port, so the lab owns its PID and never shares another's.
         procs.spawn(
             "epmd",
-            ["/usr/bin/epmd", "-port", str(settings.EPMD_PORT), "-address", settings.IP],
+            ["/usr/bin/epmd", "-port", str(settings.EPMD_PORT), "-address", settings.LOOPBACK],
             env=env,
         )
-        procs.wait_port("epmd", settings.EPMD_PORT, timeout=30)
+        procs.wait_port("epmd", settings.EPMD_PORT, timeout=30, host=settings.LOOPBACK)
     if not procs.running("rabbitmq"):
         procs.spawn("rabbitmq", [f"{RABBITMQ}/rabbitmq-server"], env=env)
     procs.wait_port("rabbitmq", settings.RABBIT_PORT, timeout=120)

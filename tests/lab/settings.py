@@ -1,14 +1,19 @@
 """Where the lab keeps its state, which ports it uses and what it calls things.
 
-Everything listens on 127.0.0.1. Ports the relation contracts carry (keystone, MariaDB) use a
+Everything listens on the control address of the lab hosts' bridge (10.213.0.1 by default,
+see hosts.py): the hypervisors reach the APIs and RabbitMQ there, and nothing is reachable from
+outside this machine. Ports the relation contracts carry (keystone, MariaDB) use a
 private range so the lab does not collide with a stock install; RabbitMQ must use 5672 because
 the amqp relation has no port key, and masakari's 15858/15868 are what the charm renders.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
+
+from . import hosts
 
 # The lab shares /var/lib/masakari-lab with the Pacemaker part (pcmk/): this part owns
 # openstack/ only, and `down` removes nothing outside it.
@@ -23,7 +28,8 @@ CREATED = STATE / "created.json"  # system files the lab created or changed, for
 REPO = Path(__file__).resolve().parents[2]
 CHARM_ROOT = REPO / "charms" / "masakari"
 
-IP = "127.0.0.1"
+LOOPBACK = "127.0.0.1"  # Erlang distribution only
+IP = str(next(ipaddress.ip_network(hosts.DEFAULT_SUBNET).hosts()))  # the bridge address
 DB_PORT = 23306
 EPMD_PORT = 24369
 RABBIT_PORT = 5672
@@ -64,4 +70,6 @@ SCENARIO_FILES = (
     "test_instance_restart.py",
     "test_reinsertion.py",
     "test_charm_tuning.py",
+    "test_fencing.py",
+    "test_failover.py",
 )

@@ -1,0 +1,409 @@
+"""The hypervisor charms in the lab: pacemaker-remote and masakari-monitors on every lab host.
+
+Each charm runs its own event handlers (ops.testing) once per lab host, against `InHost`: the
+charms' system interface where files, commands and services live inside that host's network,
+mount and UTS namespaces (hosts.py). The counterparts are played from what the charms publish:
+- hacluster: sends its `pacemaker-key`; the lab's Pacemaker is configured from the
+  pacemaker-remote units' data exactly as hacluster parses it (pacemaker.configure_from_relations);
+- keystone: creates the `masakari-monitors` user the monitors charm asks for on
+  identity-credentials (admin role in the service project) and sends its credentials.
+
+Lab-only choices, all charm options an operator could set the same way: the instance and process
+monitors are off (the fake virt driver has no guests for libvirt to report, and the hosts have no
+systemd for the process monitor to restart units with).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import json
+import os
+import pickle
+import sys
+import time
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from . import hosts, install, pacemaker, settings
+from .procs import LabError
+
+STATE_DIR = settings.STATE / "charms"
+SYSTEM_LOG = settings.LOGS / "hypervisor-charms-system.log"
+EVENT_LOG = settings.LOGS / "hypervisor-charms.log"
+MONITORS_USER = "masakari-monitors"  # what the charm requests on identity-credentials
+# What Debian's masakari-host-monitor unit runs as (User=/Group=).
+MONITOR_USER = "masakari"
+LAB_MONITORS_CONFIG = {"enable-instance-monitor": False, "enable-process-monitor": False}
+
+
+@dataclasses.dataclass(frozen=True)
+class CharmSpec:
+    app: str
+    directory: str
+    class_name: str
+    module: str  # unique per charm: every charm's entry module is called charm.py
+
+
+PACEMAKER_REMOTE = CharmSpec(
+    "pacemaker-remote", "charms/pacemaker-remote", "PacemakerRemoteCharm", "pr_charm"
+)
+MONITORS = CharmSpec(
+    "masakari-monitors", "charms/masakari-monitors", "MasakariMonitorsCharm", "mm_charm"
+)
+
+
+def _charm_class(spec: CharmSpec) -> type:
+    if spec.module not in sys.modules:
+        for path in (
+            settings.REPO / "lib",
+            settings.REPO / "hostmonitor",
+            settings.REPO / spec.directory / "src",
+        ):
+            if str(path) not in sys.path:
+                sys.path.insert(0, str(path))
+        source = settings.REPO / spec.directory / "src" / "charm.py"
+        module_spec = importlib.util.spec_from_file_location(spec.module, source)
+        module = importlib.util.module_from_spec(module_spec)
+        sys.modules[spec.module] = module
+        module_spec.loader.exec_module(module)
+    return getattr(sys.modules[spec.module], spec.class_name)
+
+
+def _log(path: Path, line: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        f.write(f"{time.strftime('%H:%M:%S')} {line}\n")
+
+
+# ---------------------------------------------------------------------------------------------
+def in_host_system(host: hosts.Host):
+    """The charms' System for one lab host (a HostSystem whose machine is the namespace)."""
+    from charm_common.system import HostSystem, RunResult
+
+    class InHost(HostSystem):
+        def _say(self, line: str) -> None:
+            _log(SYSTEM_LOG, f"{host.short}: {line}")
+
+        def add_apt_source(self, source: str) -> None:
+            raise RuntimeError(f"the lab runs Debian 12's packages only, not {source!r}")
+
+        def install_packages(self, packages: Sequence[str]) -> None:
+            # /usr is the machine's, shared by every host; pacemaker-remote conflicts with the
+            # control side's pacemaker, so its daemon comes from the extracted .deb instead.
+            self._say(f"install_packages {' '.join(packages)}")
+            install.apt_install([p for p in packages if p != "pacemaker-remote"])
+            if "pacemaker-remote" in packages:
+                pacemaker.ensure_software()
+
+        def package_version(self, package: str) -> str | None:
+            if package == "pacemaker-remote":
+                extracted = pacemaker.REMOTE_ROOT / pacemaker.REMOTED.lstrip("/")
+                return super().package_version("pacemaker") if extracted.exists() else None
+            return super().package_version(package)
+
+        def write_file(self, path: str, content, *, owner: str, group: str, mode: int) -> bool:
+            data = content.encode() if isinstance(content, str) else content
+            if path.startswith("/usr/"):  # the machine's own /usr (the driver's files)
+                if not os.path.exists(path):
+                    install.record_created(path)
+                return super().write_file(path, data, owner=owner, group=group, mode=mode)
+            if self.read_file(path) == data and self.file_mode(path) == (owner, group, mode):
+                return False
+            hosts.write_file(host, path, data, mode=mode, owner=owner, group=group)
+            self._say(f"write_file {path} {owner}:{group} {mode:04o}")
+            return True
+
+        def read_file(self, path: str) -> bytes | None:
+            proc = hosts.run(host, ["cat", path], input=b"", check=False)
+            return proc.stdout if proc.returncode == 0 else None
+
+        def file_mode(self, path: str) -> tuple[str, str, int] | None:
+            proc = hosts.run(host, ["stat", "-c", "%U %G %a", path], check=False)
+            if proc.returncode != 0:
+                return None
+            owner, group, mode = proc.stdout.split()
+            return owner, group, int(mode, 8)
+
+        def remove_file(self, path: str) -> bool:
+            if path.startswith("/usr/"):
+                return super().remove_file(path)
+            removed = hosts.run(host, ["rm", path], check=False).returncode == 0
+            self._say(f"remove_file {path} -> {removed}")
+            return removed
+
+        def restart_service(self, name: str) -> None:
+            self._say(f"restart_service {name}")
+            hosts.stop_daemon(host, name)
+            start_service(host, name)
+
+        def stop_service(self, name: str) -> None:
+            self._say(f"stop_service {name}")
+            hosts.stop_daemon(host, name)
+
+        def pause_service(self, name: str) -> None:
+            self._say(f"pause_service {name}")
+            hosts.stop_daemon(host, name)
+            hosts.set_boot(host, name, False)
+
+        def resume_service(self, name: str) -> None:
+            self._say(f"resume_service {name}")
+            hosts.stop_daemon(host, name)
+            start_service(host, name)
+
+        def service_running(self, name: str) -> bool:
+            return hosts.daemon_pid(host, name) is not None
+
+        def run(self, argv: Sequence[str], *, timeout: float = 300) -> RunResult:
+            if list(argv) == ["systemctl", "daemon-reload"]:
+                return RunResult(0, "", "")  # no systemd: start_service reads the drop-ins
+            try:
+                proc = hosts.run(host, argv, check=False, timeout=timeout)
+            except hosts.LabError as error:
+                return RunResult(124, "", str(error))
+            self._say(f"run {' '.join(argv)} -> {proc.returncode}")
+            return RunResult(proc.returncode, proc.stdout, proc.stderr)
+
+        def fqdn(self) -> str:
+            out = hosts.run(host, ["python3", "-c", "import socket; print(socket.getfqdn())"])
+            return out.stdout.strip()
+
+    return InHost()
+
+
+def start_service(host: hosts.Host, name: str) -> None:
+    """What systemd would start for the unit, as a boot service of the host."""
+    if name == pacemaker.REMOTE_SERVICE:
+        pacemaker.start_remote(host)
+        return
+    argv = exec_start(host, name)
+    if argv is None:
+        raise LabError(f"the lab does not know how to run {name} on {host.fqdn}")
+    hosts.start_daemon(
+        host,
+        name,
+        ["setpriv", f"--reuid={MONITOR_USER}", f"--regid={MONITOR_USER}", "--init-groups", *argv],
+    )
+
+
+def exec_start(host: hosts.Host, name: str) -> list[str] | None:
+    """ExecStart of the unit's drop-in the charm wrote (the packaged unit's own is replaced)."""
+    _charm_class(MONITORS)  # puts the charm's modules on sys.path
+    import masakari_monitors_workload as workload
+
+    proc = hosts.run(host, ["cat", workload.drop_in_path(name)], check=False)
+    lines = [
+        line.split("=", 1)[1].split()
+        for line in proc.stdout.splitlines()
+        if line.startswith("ExecStart=") and line.strip() != "ExecStart="
+    ]
+    return lines[-1] if lines else None
+
+
+# ---------------------------------------------------------------------------------------------
+class Unit:
+    """One subordinate unit on one lab host: its charm, its saved State, its events."""
+
+    def __init__(self, spec: CharmSpec, host: hosts.Host, index: int) -> None:
+        from ops import testing
+
+        self.testing = testing
+        self.spec = spec
+        self.host = host
+        self.name = f"{spec.app}/{index}"
+        charm_class = _charm_class(spec)
+        charm_class.system = in_host_system(host)  # the class attribute the charms read
+        self.charm_class = charm_class
+        self.ctx = testing.Context(charm_class, charm_root=settings.REPO / spec.directory)
+        self.state_file = STATE_DIR / spec.app / f"{host.fqdn}.pickle"
+
+    def load(self):
+        try:
+            with open(self.state_file, "rb") as f:
+                return pickle.load(f)  # noqa: S301 - the lab's own file, root only
+        except (OSError, pickle.UnpicklingError, EOFError, AttributeError):
+            return None
+
+    def run(self, event_name: str, event, state):
+        self.charm_class.system = in_host_system(self.host)
+        t0 = time.monotonic()
+        try:
+            out = self.ctx.run(event, state)
+        except Exception as error:  # noqa: BLE001 - report the charm's failure, not ours
+            _log(EVENT_LOG, f"{self.name} {event_name} raised:\n{traceback.format_exc()}")
+            raise LabError(
+                f"{self.name} on {self.host.fqdn}: the charm's {event_name} handler failed: "
+                f"{type(error).__name__}: {error}; traceback in {EVENT_LOG}, what it asked "
+                f"of the host in {SYSTEM_LOG}"
+            ) from None
+        status = out.unit_status
+        line = (
+            f"{self.name:20} {event_name:34} -> {status.name}: {status.message} "
+            f"({time.monotonic() - t0:.1f} s)"
+        )
+        print(f"  {line}", flush=True)
+        _log(EVENT_LOG, line)
+        self.state_file.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.state_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            pickle.dump(out, f)
+        return out
+
+    def relation(self, state, endpoint: str):
+        return next((r for r in state.relations if r.endpoint == endpoint), None)
+
+    def remote_changed(self, state, endpoint: str, data: dict[str, str]):
+        relation = dataclasses.replace(self.relation(state, endpoint), remote_units_data={0: data})
+        others = [r for r in state.relations if r.id != relation.id]
+        state = dataclasses.replace(state, relations=[*others, relation])
+        return self.run(
+            f"{endpoint}-relation-changed",
+            self.ctx.on.relation_changed(relation, remote_unit=0),
+            state,
+        )
+
+    def first_deploy(self, relations: list, config: dict[str, Any]):
+        t = self.testing
+        network = t.Network(
+            self.spec.app,
+            bind_addresses=[t.BindAddress([t.Address(self.host.ip, cidr=hosts.DEFAULT_SUBNET)])],
+            ingress_addresses=[self.host.ip],
+            egress_subnets=[hosts.DEFAULT_SUBNET],
+        )
+        networks = {
+            dataclasses.replace(network, binding_name=r.endpoint)
+            for r in relations
+            if not isinstance(r, t.SubordinateRelation)
+        }
+        state = t.State(leader=False, config=config, relations=relations, networks=networks)
+        on = self.ctx.on
+        state = self.run("install", on.install(), state)
+        state = self.run("config-changed", on.config_changed(), state)
+        state = self.run("start", on.start(), state)
+        for endpoint in [
+            r.endpoint for r in relations if not isinstance(r, t.SubordinateRelation)
+        ]:
+            relation = self.relation(state, endpoint)
+            state = self.run(
+                f"{endpoint}-relation-joined", on.relation_joined(relation, remote_unit=0), state
+            )
+        return state
+
+    def sent(self, state, endpoint: str) -> dict[str, str]:
+        relation = self.relation(state, endpoint)
+        return dict(relation.local_unit_data) if relation else {}
+
+
+# ---------------------------------------------------------------------------------------------
+def deploy_pacemaker_remote(lab: hosts.Lab) -> dict[str, dict[str, str]]:
+    """pacemaker-remote on every host with hacluster's key; returns what each unit publishes."""
+    t = _testing()
+    sent: dict[str, dict[str, str]] = {}
+    key = pacemaker.hacluster_sends()
+    for index, host in enumerate(lab.hosts):
+        unit = Unit(PACEMAKER_REMOTE, host, index)
+        state = unit.load()
+        if state is None:
+            relations = [
+                t.SubordinateRelation("juju-info", remote_app_name="nova-compute"),
+                t.Relation("pacemaker-remote", remote_app_name="hacluster",
+                           remote_units_data={0: {}}),
+            ]  # fmt: skip
+            # The operator's overlay: STONITH through MAAS, no resources on the hypervisors.
+            config = {"enable-stonith": True, "enable-resources": False}
+            state = unit.first_deploy(relations, config)
+        state = unit.remote_changed(state, "pacemaker-remote", key)
+        sent[unit.name] = unit.sent(state, "pacemaker-remote")
+        _check_active(unit, state, allow_waiting=True)
+    return sent
+
+
+def settle_pacemaker_remote(lab: hosts.Lab) -> None:
+    """update-status once the cluster knows the nodes: every unit reports its node online."""
+    for index, host in enumerate(lab.hosts):
+        unit = Unit(PACEMAKER_REMOTE, host, index)
+        state = unit.run("update-status", unit.ctx.on.update_status(), unit.load())
+        _check_active(unit, state)
+        if "online in cluster" not in state.unit_status.message:
+            raise LabError(f"{unit.name}: {state.unit_status.message}")
+
+
+def keystone_credentials(admin, sec: dict[str, str], request: dict[str, str]) -> dict[str, str]:
+    """keystone's identity-credentials answer for the user the charm requested."""
+    if request.get("username") != MONITORS_USER:
+        raise LabError(f"masakari-monitors asked keystone for {request!r}")
+    domain = admin.find("domains", settings.SERVICE_DOMAIN)
+    project = admin.find("projects", settings.SERVICE_PROJECT, domain_id=domain["id"])
+    admin.ensure_user(MONITORS_USER, sec["masakari_monitors_keystone"], domain["id"],
+                      project["id"])  # fmt: skip
+    return {
+        "auth_host": settings.IP,
+        "auth_port": str(settings.KEYSTONE_PORT),
+        "auth_protocol": "http",
+        "credentials_host": settings.IP,
+        "credentials_port": str(settings.KEYSTONE_PORT),
+        "credentials_protocol": "http",
+        "credentials_username": MONITORS_USER,
+        "credentials_password": sec["masakari_monitors_keystone"],
+        "credentials_project": settings.SERVICE_PROJECT,
+        "credentials_project_id": project["id"],
+        "api_version": "3",
+        "region": settings.REGION,
+        "domain": settings.SERVICE_DOMAIN,
+        "credentials_user_domain_name": settings.SERVICE_DOMAIN,
+        "credentials_project_domain_name": settings.SERVICE_DOMAIN,
+    }
+
+
+def deploy_monitors(lab: hosts.Lab, admin, sec: dict[str, str], config: dict | None = None):
+    """masakari-monitors on every host, with keystone's answer; Active, monitor running."""
+    t = _testing()
+    options = {**LAB_MONITORS_CONFIG, **saved_monitors_config()}
+    if config:
+        options = {k: v for k, v in {**options, **config}.items() if v is not None}
+        STATE_DIR.mkdir(parents=True, exist_ok=True)
+        (STATE_DIR / "monitors-config.json").write_text(json.dumps(options, indent=1))
+    for index, host in enumerate(lab.hosts):
+        unit = Unit(MONITORS, host, index)
+        state = unit.load()
+        if state is None:
+            relations = [
+                t.SubordinateRelation("container", remote_app_name="nova-compute"),
+                t.Relation("identity-credentials", remote_app_name="keystone",
+                           remote_units_data={0: {}}),
+            ]  # fmt: skip
+            state = unit.first_deploy(relations, options)
+        elif dict(state.config) != options:
+            state = dataclasses.replace(state, config=options)
+            state = unit.run("config-changed", unit.ctx.on.config_changed(), state)
+        reply = keystone_credentials(admin, sec, unit.sent(state, "identity-credentials"))
+        if dict(unit.relation(state, "identity-credentials").remote_units_data[0]) != reply:
+            state = unit.remote_changed(state, "identity-credentials", reply)
+        else:
+            state = unit.run("update-status", unit.ctx.on.update_status(), state)
+        _check_active(unit, state)
+
+
+def saved_monitors_config() -> dict[str, Any]:
+    try:
+        return json.loads((STATE_DIR / "monitors-config.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _testing():
+    from ops import testing
+
+    return testing
+
+
+def _check_active(unit: Unit, state, allow_waiting: bool = False) -> None:
+    status = state.unit_status
+    if status.name == "active" or (allow_waiting and status.name == "waiting"):
+        return
+    raise LabError(
+        f"{unit.name} on {unit.host.fqdn} is {status.name}: {status.message}\n"
+        f"what it asked of the host: {SYSTEM_LOG}"
+    )

@@ -1,0 +1,130 @@
+"""The lab as a `tests.functional.cloud.Cloud`: the failover scenarios of the zaza suite run here.
+
+Failure injection is the guide's (`ip link set eth0 down` inside the hypervisor); detection,
+fencing (Pacemaker -> STONITH -> MAAS emulator), the fence-confirmed host monitor and Masakari
+do the rest. Timers are read from what the charms rendered, not assumed.
+
+The fake virt driver runs no guest process, so there is no instance for the instance monitor to
+see die: `instance_process` is always None and the instance-restart scenario is skipped here
+(tests/lab/test_instance_restart.py covers Masakari's side of it with a VM notification).
+"""
+
+from __future__ import annotations
+
+import configparser
+import types
+
+from keystoneauth1 import adapter
+
+from tests.functional.cloud import (
+    Cloud,
+    FenceEvent,
+    PacemakerNode,
+    Timers,
+    parse_crm_nodes,
+    parse_fence_history,
+)
+from tests.functional.openstack_api import SdkOpenStackApi
+
+from . import cloud as cloudmod
+from . import hosts, hypervisors, lab, maas_emulator, pacemaker, scenarios, services, settings
+
+MASAKARI_CONF = "/etc/masakari/masakari.conf"
+MONITORS_CONF = "/etc/masakarimonitors/masakarimonitors.conf"
+NO_GUEST = "the lab's fake virt driver runs no guest process (no qemu to kill)"
+
+
+def _seconds(value: str | None) -> float:
+    return float(str(value).rstrip("s")) if value else 0.0
+
+
+class LabCloud(Cloud):
+    def __init__(self, admin: cloudmod.Cloud) -> None:
+        self.admin = admin
+        filters = {"interface": "public", "region_name": settings.REGION}
+        conn = types.SimpleNamespace(
+            compute=adapter.Adapter(admin.session, service_type="compute", **filters),
+            instance_ha=adapter.Adapter(admin.session, service_type="instance-ha", **filters),
+        )
+        self._api = SdkOpenStackApi(conn)  # the same client the zaza suite uses
+
+    @property
+    def api(self) -> SdkOpenStackApi:
+        return self._api
+
+    def compute_hosts(self) -> list[str]:
+        return list(settings.COMPUTE_HOSTS)
+
+    def timers(self) -> Timers:
+        """What the charms rendered: masakari.conf's engine timers (all in [DEFAULT]), the
+        monitors' poll interval; Pacemaker's remote monitor and the BMC's delay from the lab."""
+        engine = configparser.ConfigParser(interpolation=None)
+        engine.read(MASAKARI_CONF)
+        conf = engine.defaults()
+        monitor = configparser.ConfigParser(interpolation=None)
+        monitor.read_string(
+            hosts.read_file(hosts.load().hosts[0], MONITORS_CONF).decode(errors="replace")
+        )
+        cluster = pacemaker.current_settings()
+        latency = float(maas_emulator.get_faults().get("power_off_latency", 0))
+        return Timers(
+            evacuation_delay=float(conf.get("wait_period_after_service_update", 180)),
+            evacuation_timeout=float(conf.get("wait_period_after_evacuation", 90)),
+            power_off_timeout=float(conf.get("wait_period_after_power_off", 180)),
+            power_on_timeout=float(conf.get("wait_period_after_power_on", 60)),
+            recovery_threads=int(conf.get("host_failure_recovery_threads", 3)),
+            retry_interval=float(conf.get("process_unfinished_notifications_interval", 120)),
+            failure_detection=_seconds(cluster.monitor_interval)
+            + _seconds(cluster.monitor_timeout),
+            fence_timeout=latency + 30,  # the plugin's polling and Pacemaker's own steps
+            host_monitor_interval=float(monitor["host"]["monitoring_interval"])
+            * int(monitor["host"]["monitoring_samples"]),
+            service_down_time=settings.NOVA_SERVICE_DOWN_TIME,
+            host_boot_timeout=60,
+            margin=45,
+        )
+
+    def fail_host(self, host: str) -> None:
+        hosts.link_down(hosts.load().host(host))
+
+    def restore_host(self, host: str) -> None:
+        """The fenced host was rebooted by its STONITH (power off, then on): wait for it, clean
+        its failed connection up, and start its nova-compute as its boot would."""
+        lab_host = hosts.load().host(host)
+        pacemaker.wait_rejoin(lab_host, timeout=self.timers().rejoin_budget())
+        lab.start_compute(host)
+
+    def instance_process(self, server_id: str, host: str) -> int | None:
+        return None  # NO_GUEST
+
+    def kill_instance_process(self, server_id: str, host: str) -> int:
+        raise NotImplementedError(NO_GUEST)
+
+    def fencing_history(self, host: str) -> list[FenceEvent]:
+        events = parse_fence_history(pacemaker.fence_history_xml(host))
+        return sorted(events, key=lambda e: (e.completed is None, e.completed))
+
+    def pacemaker_nodes(self) -> dict[str, PacemakerNode]:
+        return parse_crm_nodes(pacemaker.crm_mon_xml())
+
+    def ensure_instance(self, name: str, host: str) -> str:
+        for server in self.admin.servers(name=f"^{name}$"):
+            if server["status"] != "DELETED":
+                return server["id"]
+        [server_id] = scenarios.boot(self.admin, name, host)
+        return server_id
+
+    def delete_instance(self, name: str) -> None:
+        for server in self.admin.servers(name=f"^{name}$"):
+            self.admin.call("compute", "DELETE", f"/servers/{server['id']}", ok=(204, 404))
+        cloudmod.wait(lambda: not self.admin.servers(name=f"^{name}$"), f"{name} deleted", 120)
+
+    def log(self, message: str) -> None:
+        print(message, flush=True)
+
+
+def configure_monitors(options: dict[str, object]) -> None:
+    """`juju config masakari-monitors key=value ...` in the lab (None: back to the default)."""
+    hypervisors.deploy_monitors(
+        hosts.load(), scenarios.admin_cloud(), services.load_secrets(), options
+    )

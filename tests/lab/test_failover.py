@@ -1,0 +1,128 @@
+"""Hypervisors that really fail: the whole chain on the lab, no notification sent by hand.
+
+`ip link set eth0 down` inside a lab host (as the guide does) -> Pacemaker loses the remote node
+-> STONITH through the MAAS emulator powers it off -> the fence-confirmed host monitor on a
+surviving hypervisor forces its nova-compute down and notifies Masakari -> the engine evacuates.
+
+Every scenario goes through `tests.functional.scenarios.host_failover`, the zaza suite's own
+assertions: one notification, finished; the failed host disabled, forced down, on maintenance;
+each instance evacuated exactly once, to the host its recovery method implies; and the host's
+power-off recorded by Pacemaker before the first evacuation. The zaza suite's class itself runs
+here too (TestSharedFailoverScenarios).
+"""
+
+from __future__ import annotations
+
+import time
+import unittest
+
+import pytest
+
+from tests.functional import scenarios as shared
+from tests.functional.scenarios import FailoverScenarios
+
+from . import hosts, maas_emulator, pacemaker
+from . import scenarios as lab_scenarios
+from .lab_cloud import NO_GUEST, LabCloud, configure_monitors
+
+SEGMENT = "S1"
+
+
+@pytest.mark.usefixtures("admin")  # session scope: the lab is up before setUpClass runs
+class TestSharedFailoverScenarios(FailoverScenarios, unittest.TestCase):
+    @classmethod
+    def setUpClass(cls) -> None:
+        admin = lab_scenarios.admin_cloud()
+        lab_scenarios.reset(admin)
+        cls.cloud = LabCloud(admin)
+        cls.scenario_options = {"segment-name": SEGMENT}
+        super().setUpClass()
+
+    def test_1_instance_restart(self) -> None:
+        self.skipTest(NO_GUEST)
+
+
+class KillRemotedCloud(LabCloud):
+    """The host's pacemaker_remoted dies instead of its link: Pacemaker fences it all the same."""
+
+    def fail_host(self, host: str) -> None:
+        lab_host = hosts.load().host(host)
+        pid = hosts.daemon_pid(lab_host, pacemaker.REMOTE_SERVICE)
+        assert pid, f"pacemaker_remoted is not running on {host}"
+        hosts.kill_all([pid])
+
+
+@pytest.fixture
+def cloud(admin):
+    """A clean lab (no servers, no segments, every hypervisor up) with segment S1."""
+    lab_scenarios.reset(admin)
+    lab_cloud = LabCloud(admin)
+    reserved = sorted(lab_cloud.compute_hosts())[-1]
+    shared.ensure_segment(lab_cloud, SEGMENT, "auto", lab_cloud.compute_hosts(), reserved)
+    pacemaker.wait_idle(lab_cloud.compute_hosts(), 120)
+    yield lab_cloud
+    maas_emulator.set_faults(
+        power_off_latency=maas_emulator.DEFAULT_POWER_OFF_LATENCY, unavailable_for=0
+    )
+    for action in shared.heal(lab_cloud, SEGMENT, reserved):
+        print(f"heal: {action}")
+
+
+def fail_and_recover(cloud: LabCloud, method: str, name: str) -> shared.Timeline:
+    host = sorted(cloud.compute_hosts())[0]
+    server_id = cloud.ensure_instance(name, host)
+    timeline = shared.host_failover(cloud, SEGMENT, host, [server_id], method)
+    shared.restore_and_reinsert(cloud, SEGMENT, host, [server_id])
+    return timeline
+
+
+@pytest.mark.parametrize("method", ["auto", "auto_priority", "rh_priority"])
+def test_link_down_is_recovered_by_each_method(cloud, method):
+    """reserved_host is TestSharedFailoverScenarios' test 2."""
+    fail_and_recover(cloud, method, f"ha-{method}")
+
+
+def test_killed_pacemaker_remoted_is_fenced_and_recovered(cloud):
+    killer = KillRemotedCloud(cloud.admin)
+    fail_and_recover(killer, "auto", "ha-remoted")
+
+
+def test_slow_bmc_12s_still_fences_before_evacuating(cloud):
+    maas_emulator.set_faults(power_off_latency=12)
+    timeline = fail_and_recover(cloud, "auto", "ha-slow-bmc")
+    print(timeline.render())
+
+
+def test_maas_503_during_fencing_is_retried_then_recovered(cloud):
+    since = time.time()
+    maas_emulator.set_faults(unavailable_for=20)
+    fail_and_recover(cloud, "auto", "ha-maas-503")
+    answered = [e for e in maas_emulator.events(since) if e["event"] == "answered_503"]
+    assert answered, "the MAAS emulator never answered 503: the fault was not exercised"
+
+
+def test_fence_confirmed_driver_waits_for_the_power_off_where_upstreams_does_not(cloud):
+    """The race the fence-confirmed driver closes, made deterministic.
+
+    hacluster's own remote monitor (`interval=30s`, 20 s timeout) notices the host only after
+    Nova has already marked its nova-compute down (20 s without heartbeats), and a 12 s BMC
+    delays the power-off. The monitors poll every second. With `default` (upstream's driver)
+    the notification goes out as soon as the node is offline, Masakari's disable call returns
+    at once and the evacuation starts while the old host still runs; with `fence-confirmed`
+    nothing is sent until Pacemaker has confirmed the power-off.
+    """
+    hacluster_monitor = pacemaker.ClusterSettings(monitor_interval="30s", monitor_timeout=None)
+    pacemaker.reconfigure(hacluster_monitor)
+    maas_emulator.set_faults(power_off_latency=12)
+    try:
+        configure_monitors({"host-monitoring-interval": 1})
+        print(fail_and_recover(cloud, "auto", "ha-fence-confirmed").render())
+        configure_monitors({"host-monitoring-driver": "default"})
+        pacemaker.wait_idle(timeout=120)
+        with pytest.raises(shared.ScenarioFailed) as failed:
+            fail_and_recover(cloud, "auto", "ha-upstream-driver")
+        print(f"\nwith the default driver, as expected:\n{failed.value}")
+        assert "before" in str(failed.value) and "was fenced" in str(failed.value)
+    finally:
+        configure_monitors({"host-monitoring-driver": None, "host-monitoring-interval": None})
+        pacemaker.reconfigure(pacemaker.ClusterSettings())
