@@ -90,9 +90,9 @@ class Timers:
     """The timers the deployed charms configured, in seconds; every wait is derived from them.
 
     masakari charm: evacuation-delay, evacuation-timeout, power-off-timeout, power-on-timeout,
-    recovery-threads, retry-interval; masakari-monitors: host-monitoring-interval x
-    host-monitoring-samples. The rest come from hacluster / pacemaker-remote and Nova, or the
-    cloud's own knowledge of how long a host takes to boot.
+    recovery-threads, retry-interval, duplicate-notification-window; masakari-monitors:
+    host-monitoring-interval x host-monitoring-samples. The rest come from hacluster /
+    pacemaker-remote and Nova, or the cloud's own knowledge of how long a host takes to boot.
     """
 
     evacuation_delay: float = 60  # wait_period_after_service_update
@@ -101,6 +101,9 @@ class Timers:
     power_on_timeout: float = 60  # wait_period_after_power_on
     recovery_threads: int = 3  # host_failure_recovery_threads
     retry_interval: float = 120  # process_unfinished_notifications_interval
+    # duplicate_notification_detection_interval: Masakari refuses (409) a host's next
+    # failure notification until this long after its previous one.
+    duplicate_window: float = 180
     failure_detection: float = 60  # Pacemaker notices the node is gone (remote monitor + timeout)
     fence_timeout: float = 120  # STONITH through MAAS, power off confirmed
     host_monitor_interval: float = 60  # masakari-hostmonitor poll

@@ -58,6 +58,7 @@ MASAKARI_TIMERS = {
     "power-on-timeout": "power_on_timeout",
     "recovery-threads": "recovery_threads",
     "retry-interval": "retry_interval",
+    "duplicate-notification-window": "duplicate_window",
 }
 
 

@@ -56,7 +56,14 @@ class Cloud:
         if service == "compute":
             hdrs.setdefault("OpenStack-API-Version", f"compute {NOVA_VERSION}")
         resp = self.session.request(
-            path, method, endpoint_filter=filt, json=json, headers=hdrs, data=data, raise_exc=False
+            path,
+            method,
+            endpoint_filter=filt,
+            json=json,
+            headers=hdrs,
+            data=data,
+            raise_exc=False,
+            connect_retries=3,  # a keep-alive connection closed by the server as we reuse it
         )
         if resp.status_code not in ok:
             raise LabError(

@@ -19,6 +19,9 @@ SCENARIO_CONFIG = {
     "evacuation-delay": 5,  # wait_period_after_service_update
     "evacuation-timeout": 30,  # per-instance evacuation confirmation (fallback cases)
     "retry-interval": 15,  # re-run of notifications left in error
+    # A host failed again within this of its last failure is refused as a duplicate: the
+    # scenarios fail hosts again within a minute.
+    "duplicate-notification-window": 20,
 }
 
 

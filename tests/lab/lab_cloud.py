@@ -41,7 +41,9 @@ def _seconds(value: str | None) -> float:
 class LabCloud(Cloud):
     def __init__(self, admin: cloudmod.Cloud) -> None:
         self.admin = admin
-        filters = {"interface": "public", "region_name": settings.REGION}
+        # connect_retries: apache closes idle keep-alive connections behind haproxy after 5 s;
+        # a request sent on one just as it closes fails with "Remote end closed connection".
+        filters = {"interface": "public", "region_name": settings.REGION, "connect_retries": 3}
         conn = types.SimpleNamespace(
             compute=adapter.Adapter(admin.session, service_type="compute", **filters),
             instance_ha=adapter.Adapter(admin.session, service_type="instance-ha", **filters),
@@ -74,6 +76,7 @@ class LabCloud(Cloud):
             power_on_timeout=float(conf.get("wait_period_after_power_on", 60)),
             recovery_threads=int(conf.get("host_failure_recovery_threads", 3)),
             retry_interval=float(conf.get("process_unfinished_notifications_interval", 120)),
+            duplicate_window=float(conf.get("duplicate_notification_detection_interval", 180)),
             failure_detection=_seconds(cluster.monitor_interval)
             + _seconds(cluster.monitor_timeout),
             fence_timeout=latency + 30,  # the plugin's polling and Pacemaker's own steps
@@ -115,9 +118,14 @@ class LabCloud(Cloud):
         return server_id
 
     def delete_instance(self, name: str) -> None:
-        for server in self.admin.servers(name=f"^{name}$"):
-            self.admin.call("compute", "DELETE", f"/servers/{server['id']}", ok=(204, 404))
-        cloudmod.wait(lambda: not self.admin.servers(name=f"^{name}$"), f"{name} deleted", 120)
+        def gone() -> bool:
+            servers = self.admin.servers(name=f"^{name}$")
+            for server in servers:  # again on every poll: a delete may have been refused
+                if server["status"] != "DELETED" and not server["OS-EXT-STS:task_state"]:
+                    self.admin.call("compute", "DELETE", f"/servers/{server['id']}", ok=(204, 404))
+            return not servers
+
+        cloudmod.wait(gone, f"{name} deleted", 120, interval=1)
 
     def log(self, message: str) -> None:
         print(message, flush=True)
