@@ -77,8 +77,9 @@ class LabCloud(Cloud):
             recovery_threads=int(conf.get("host_failure_recovery_threads", 3)),
             retry_interval=float(conf.get("process_unfinished_notifications_interval", 120)),
             duplicate_window=float(conf.get("duplicate_notification_detection_interval", 180)),
+            # The remote connection's monitor: interval + timeout (Pacemaker's default 20 s).
             failure_detection=_seconds(cluster.monitor_interval)
-            + _seconds(cluster.monitor_timeout),
+            + (_seconds(cluster.monitor_timeout) if cluster.monitor_timeout else 20),
             fence_timeout=latency + 30,  # the plugin's polling and Pacemaker's own steps
             host_monitor_interval=float(monitor["host"]["monitoring_interval"])
             * int(monitor["host"]["monitoring_samples"]),
