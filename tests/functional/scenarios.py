@@ -592,7 +592,13 @@ def heal(cloud: Cloud, segment_name: str, reserved_host: str) -> list[str]:
     segment = find_segment(cloud, segment_name)
     for host in cloud.compute_hosts():
         node = nodes.get(host)
-        if node is None or not node.online or node.unclean:
+        # Back in Pacemaker (STONITH's reboot) is not enough: its nova-compute must report too.
+        if (
+            node is None
+            or not node.online
+            or node.unclean
+            or compute_service(cloud, host)["state"] != "up"
+        ):
             cloud.restore_host(host)
             done.append(f"restored {host}")
         if host == reserved_host:

@@ -36,8 +36,8 @@ import time
 import urllib.parse
 from pathlib import Path
 
-from tests.lab import hosts
-from tests.lab.hosts import LabError
+from . import hosts
+from .hosts import LabError
 
 PORT = 5240
 DEFAULT_POWER_OFF_LATENCY = 5.0

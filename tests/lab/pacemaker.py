@@ -38,8 +38,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from tests.lab import hosts, maas_emulator, stonith
-from tests.lab.hosts import LabError
+from . import hosts, maas_emulator, stonith
+from .hosts import LabError
 
 PACKAGES = (
     "pacemaker",

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from tests.lab import hosts, maas_emulator, pacemaker
-from tests.lab.hosts import LabError
+from . import hosts, maas_emulator, pacemaker
+from .hosts import LabError
 
 KEY = "consumer:token:secret"
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.lab import hosts, maas_emulator, pacemaker
-from tests.lab.hosts import LabError
+from . import hosts, maas_emulator, pacemaker
+from .hosts import LabError
 
 RECORDED = Path(__file__).parent / "recorded"
 
