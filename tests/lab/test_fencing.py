@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.functional.cloud import FenceEvent, parse_fence_history
+
 from . import hosts, maas_emulator, pacemaker
 from .hosts import LabError
 
@@ -71,10 +73,15 @@ def check_fence_order(timeline: pacemaker.Timeline, latency: float) -> None:
     assert timeline.first("rejoined") > fenced
 
 
-def fence_events(name: str) -> list[dict]:
+def fence_events(name: str, since: float) -> list[FenceEvent]:
+    """The recorded history's events of this failure (newest first): the lab's hypervisors
+    were fenced by earlier scenarios too. Pacemaker gives whole seconds; pending ones have none."""
     text = (pacemaker.RECORD_DIR / f"fence-history-{name}.xml").read_text()
-    root = pacemaker.ET.fromstring(text)  # noqa: S314 - our own stonith_admin output
-    return [dict(e.attrib) for e in root.iter("fence_event")]
+    return [
+        e
+        for e in parse_fence_history(text)
+        if e.completed is None or e.completed.timestamp() >= int(since)
+    ]
 
 
 def test_lab_hosts_are_namespaced_and_named(lab):
@@ -123,9 +130,9 @@ def test_link_down_is_fenced_through_maas_and_host_rejoins(lab):
     timeline = pacemaker.fail_and_watch(host, "link-down")
     check_fence_order(timeline, maas_emulator.DEFAULT_POWER_OFF_LATENCY)
     assert timeline.first("fence confirmed") - timeline.marks[0][0] < 45
-    events = fence_events("link-down")
-    assert [(e["status"], e["action"]) for e in events] == [("success", "reboot")]
-    assert events[0]["target"] == host.fqdn
+    events = fence_events("link-down", timeline.t0)
+    assert [(e.status, e.action) for e in events] == [("success", "reboot")]
+    assert events[0].target == host.fqdn
     assert hosts.daemon_pid(host, pacemaker.REMOTE_SERVICE)  # booted again
 
 
@@ -148,13 +155,13 @@ def test_maas_503_for_a_while_is_retried_until_power_off(lab):
     answered_503 = [t for t, what in timeline.marks if what == "MAAS answered_503"]
     assert answered_503 and max(answered_503) < timeline.first("MAAS power_off_requested")
     assert timeline.first("fence attempt failed") < timeline.first("fence confirmed")
-    statuses = [e["status"] for e in fence_events("maas-503")]
+    statuses = [e.status for e in fence_events("maas-503", timeline.t0)]
     assert statuses[0] == "success" and "failed" in statuses[1:]  # newest first
     # Recorded while MAAS still answered 503: failed attempts and the retry in progress.
-    failing = fence_events("maas-503-while-failing")
-    assert all(e["target"] == host.fqdn for e in failing)
-    assert "failed" in {e["status"] for e in failing}
-    assert "success" not in {e["status"] for e in failing}
+    failing = fence_events("maas-503-while-failing", timeline.t0)
+    assert all(e.target == host.fqdn for e in failing)
+    assert "failed" in {e.status for e in failing}
+    assert "success" not in {e.status for e in failing}
 
 
 def test_host_that_never_comes_back_is_reported(lab):
