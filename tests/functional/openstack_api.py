@@ -81,12 +81,12 @@ class SdkOpenStackApi:
     def notifications(self) -> list[dict[str, Any]]:
         """Oldest first. The API names the failed host only by `source_host_uuid`; `hostname`
         is added from the segments' hosts (None for a host no longer in any segment)."""
+        listed = self._masakari("GET", "/notifications?sort_key=created_at&sort_dir=asc")
         names = {
             host["uuid"]: host["name"]
             for segment in self.segments()
             for host in self.segment_hosts(segment["uuid"])
         }
-        listed = self._masakari("GET", "/notifications?sort_key=created_at&sort_dir=asc")
         return [
             {**n, "hostname": names.get(n.get("source_host_uuid"))}
             for n in listed["notifications"]

@@ -291,6 +291,19 @@ class Unit:
             )
         return state
 
+    def deployed(self, principal_endpoint: str, endpoint: str, remote_app: str, config: dict):
+        """The saved state, or a first deployment: subordinate of nova-compute on
+        `principal_endpoint`, related to `remote_app` on `endpoint` (which has not answered)."""
+        state = self.load()
+        if state is None:
+            t = self.testing
+            relations = [
+                t.SubordinateRelation(principal_endpoint, remote_app_name="nova-compute"),
+                t.Relation(endpoint, remote_app_name=remote_app, remote_units_data={0: {}}),
+            ]
+            state = self.first_deploy(relations, config)
+        return state
+
     def sent(self, state, endpoint: str) -> dict[str, str]:
         relation = self.relation(state, endpoint)
         return dict(relation.local_unit_data) if relation else {}
@@ -299,21 +312,13 @@ class Unit:
 # ---------------------------------------------------------------------------------------------
 def deploy_pacemaker_remote(lab: hosts.Lab) -> dict[str, dict[str, str]]:
     """pacemaker-remote on every host with hacluster's key; returns what each unit publishes."""
-    t = _testing()
     sent: dict[str, dict[str, str]] = {}
     key = pacemaker.hacluster_sends()
+    # The operator's overlay: STONITH through MAAS, no resources on the hypervisors.
+    config = {"enable-stonith": True, "enable-resources": False}
     for index, host in enumerate(lab.hosts):
         unit = Unit(PACEMAKER_REMOTE, host, index)
-        state = unit.load()
-        if state is None:
-            relations = [
-                t.SubordinateRelation("juju-info", remote_app_name="nova-compute"),
-                t.Relation("pacemaker-remote", remote_app_name="hacluster",
-                           remote_units_data={0: {}}),
-            ]  # fmt: skip
-            # The operator's overlay: STONITH through MAAS, no resources on the hypervisors.
-            config = {"enable-stonith": True, "enable-resources": False}
-            state = unit.first_deploy(relations, config)
+        state = unit.deployed("juju-info", "pacemaker-remote", "hacluster", config)
         state = unit.remote_changed(state, "pacemaker-remote", key)
         sent[unit.name] = unit.sent(state, "pacemaker-remote")
         _check_active(unit, state, allow_waiting=True)
@@ -359,7 +364,6 @@ def keystone_credentials(admin, sec: dict[str, str], request: dict[str, str]) ->
 
 def deploy_monitors(lab: hosts.Lab, admin, sec: dict[str, str], config: dict | None = None):
     """masakari-monitors on every host, with keystone's answer; Active, monitor running."""
-    t = _testing()
     options = {**LAB_MONITORS_CONFIG, **saved_monitors_config()}
     if config:
         options = {k: v for k, v in {**options, **config}.items() if v is not None}
@@ -367,15 +371,8 @@ def deploy_monitors(lab: hosts.Lab, admin, sec: dict[str, str], config: dict | N
         (STATE_DIR / "monitors-config.json").write_text(json.dumps(options, indent=1))
     for index, host in enumerate(lab.hosts):
         unit = Unit(MONITORS, host, index)
-        state = unit.load()
-        if state is None:
-            relations = [
-                t.SubordinateRelation("container", remote_app_name="nova-compute"),
-                t.Relation("identity-credentials", remote_app_name="keystone",
-                           remote_units_data={0: {}}),
-            ]  # fmt: skip
-            state = unit.first_deploy(relations, options)
-        elif dict(state.config) != options:
+        state = unit.deployed("container", "identity-credentials", "keystone", options)
+        if dict(state.config) != options:
             state = dataclasses.replace(state, config=options)
             state = unit.run("config-changed", unit.ctx.on.config_changed(), state)
         reply = keystone_credentials(admin, sec, unit.sent(state, "identity-credentials"))
@@ -391,12 +388,6 @@ def saved_monitors_config() -> dict[str, Any]:
         return json.loads((STATE_DIR / "monitors-config.json").read_text())
     except (OSError, ValueError):
         return {}
-
-
-def _testing():
-    from ops import testing
-
-    return testing
 
 
 def _check_active(unit: Unit, state, allow_waiting: bool = False) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import pathlib
 import shutil
 import subprocess
@@ -38,11 +37,11 @@ WantedBy=multi-user.target
 """
 
 
-def systemd_verdict(unit_dir: pathlib.Path, service: str) -> str:
-    """What systemd says about the unit: it names the ExecStart command it would run."""
+def systemd_verdict(root: pathlib.Path, service: str) -> str:
+    """What systemd says about the unit under an empty root, where no command exists (whatever
+    this machine has installed): it names the ExecStart command it would run."""
     result = subprocess.run(
-        ["systemd-analyze", "verify", "--man=no", str(unit_dir / f"{service}.service")],
-        env={**os.environ, "SYSTEMD_UNIT_PATH": f"{unit_dir}:"},
+        ["systemd-analyze", "verify", "--man=no", f"--root={root}", f"{service}.service"],
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     return result.stdout + result.stderr
@@ -51,18 +50,21 @@ def systemd_verdict(unit_dir: pathlib.Path, service: str) -> str:
 @pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="needs systemd-analyze")
 def test_systemd_runs_each_monitor_with_the_charms_config_file(ctx, system, ready_state, tmp_path):
     ctx.run(ctx.on.config_changed(), configured(ready_state, enable_introspective_monitor=True))
+    units = tmp_path / "etc/systemd/system"
+    units.mkdir(parents=True)
     for monitor in workload.MONITORS.values():
-        (tmp_path / f"{monitor.service}.service").write_text(
+        (units / f"{monitor.service}.service").write_text(
             DEBIAN_UNIT.format(service=monitor.service)
         )
         packaged = systemd_verdict(tmp_path, monitor.service)
         assert f"/etc/init.d/{monitor.service} is not executable" in packaged
 
-        drop_in = tmp_path / f"{monitor.service}.service.d" / workload.DROP_IN_NAME
+        drop_in = tmp_path / workload.drop_in_path(monitor.service).lstrip("/")
+        assert drop_in.parent.parent == units
         drop_in.parent.mkdir()
         drop_in.write_bytes(system.files[workload.drop_in_path(monitor.service)].content)
         ours = systemd_verdict(tmp_path, monitor.service)
-        # The binary is not installed here, so systemd names the command it would exec.
+        # Nothing is installed under the root, so systemd names the command it would exec.
         assert f"Command {monitor.binary} is not executable" in ours
         assert "/etc/init.d/" not in ours
         assert "Unknown key" not in ours and "Invalid" not in ours
