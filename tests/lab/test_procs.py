@@ -20,7 +20,7 @@ def private_state(tmp_path, monkeypatch):
 def test_a_daemon_that_dies_is_named_with_its_last_log_lines():
     procs.spawn("broken", ["sh", "-c", "echo cannot bind 127.0.0.1:1: boom; exit 3"])
     with pytest.raises(procs.LabError) as error:
-        procs.wait_port("broken", 1, timeout=10)
+        procs.wait_port("broken", 1, timeout=10, host="127.0.0.1")
     assert "broken exited" in str(error.value)
     assert "cannot bind 127.0.0.1:1: boom" in str(error.value)
 

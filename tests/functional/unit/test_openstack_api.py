@@ -61,4 +61,4 @@ def test_notifications_name_their_host_from_source_host_uuid():
     notifications = SdkOpenStackApi(conn).notifications()
     assert [n["hostname"] for n in notifications] == ["virt-node-02.maas", None]
     assert notifications[0]["source_host_uuid"] == "h-02"  # the API's own fields stay
-    assert "sort_key=created_at&sort_dir=asc" in conn.instance_ha.paths[-1]
+    assert "/notifications?sort_key=created_at&sort_dir=asc" in conn.instance_ha.paths
