@@ -137,8 +137,9 @@ def run_link_down(
                         f"{seconds:.1f} s",
                         flush=True,
                     )
+                    # Re-insertion is the next run's reset (with upstream's driver the other
+                    # monitor's duplicate notification may still be running here).
                     cloud.restore_host(FAILED)
-                    shared.reinsert_host(cloud, "S1", FAILED)
     finally:
         configure_chain(admin, sec, CHAIN_SUITE)
         deploy.change_config(admin, sec, **CHAIN_RESET)
