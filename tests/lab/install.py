@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 
-from . import procs, settings
+from . import pacemaker, procs, settings
 
 # nova-compute needs "nova-compute-kvm | nova-compute-hypervisor"; nova-compute-ironic satisfies
 # it without libvirt-daemon or qemu (the lab's computes use the fake driver from python3-nova).
@@ -39,16 +39,10 @@ PACKAGES = [
     "python3-osc-placement",
     "python3-venv",
     "python3-pymysql",
-    "iproute2",
     "unzip",
-    # The hypervisors' side: hacluster's cluster, the monitors the masakari-monitors charm runs.
-    "pacemaker",
-    "pacemaker-cli-utils",
-    "corosync",
-    "crmsh",
-    "cluster-glue",
-    "resource-agents",
-    "util-linux",
+    # The hypervisors' side: hacluster's cluster (pacemaker.py's list), and the monitors the
+    # masakari-monitors charm runs (as user masakari, crm_mon through sudo).
+    *pacemaker.PACKAGES,
     "sudo",
     "masakari-monitors-common",
     "masakari-host-monitor",
