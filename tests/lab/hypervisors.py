@@ -332,7 +332,10 @@ def settle_pacemaker_remote(lab: hosts.Lab) -> None:
         state = unit.run("update-status", unit.ctx.on.update_status(), unit.load())
         _check_active(unit, state)
         if "online in cluster" not in state.unit_status.message:
-            raise LabError(f"{unit.name}: {state.unit_status.message}")
+            raise LabError(
+                f"{unit.name}: {state.unit_status.message}; the cluster's view: "
+                f"`python3 -m tests.lab.pacemaker status`, its log: {pacemaker.control_log()}"
+            )
 
 
 def keystone_credentials(admin, sec: dict[str, str], request: dict[str, str]) -> dict[str, str]:
