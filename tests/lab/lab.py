@@ -406,6 +406,30 @@ def enable_computes(admin) -> None:
     for service in admin.compute_services():
         if service["status"] != "enabled":
             admin.set_compute_service(service["host"], status="enabled")
+    # A nova-compute that read its service as disabled at start-up can put the trait back
+    # after the enable call cleared it; its next resource update (each minute) clears it again.
+    wait(
+        lambda: not disabled_in_placement(admin),
+        "placement to stop marking enabled hosts COMPUTE_STATUS_DISABLED",
+        150,
+        interval=2,
+    )
+
+
+def disabled_in_placement(admin) -> list[str]:
+    """Hosts the scheduler cannot use because placement still marks them disabled."""
+    hypervisors = admin.call("compute", "GET", "/os-hypervisors")["hypervisors"]
+    found = []
+    for hypervisor in hypervisors:
+        traits = admin.call(
+            "placement",
+            "GET",
+            f"/resource_providers/{hypervisor['id']}/traits",
+            headers={"OpenStack-API-Version": "placement 1.6"},
+        )["traits"]
+        if "COMPUTE_STATUS_DISABLED" in traits:
+            found.append(hypervisor["hypervisor_hostname"])
+    return found
 
 
 def ensure_flavor_image(admin) -> None:
