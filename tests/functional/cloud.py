@@ -196,8 +196,9 @@ class Cloud(abc.ABC):
         """The timers the deployed charms (and Nova, Pacemaker) were configured with."""
 
     @abc.abstractmethod
-    def fail_host(self, host: str) -> None:
-        """Cut the host off as the guide does (`ip link set <primary iface> down`); return at once.
+    def fail_host(self, host: str) -> str:
+        """Cut the host off as the guide does (`ip link set <primary iface> down`); return at once
+        with what was done, for the timeline.
 
         Nothing else: detection, fencing and recovery are the suite's job.
         """
@@ -233,6 +234,13 @@ class Cloud(abc.ABC):
     @abc.abstractmethod
     def delete_instance(self, name: str) -> None:
         """Delete the server called `name` (and its volume) if it exists; wait until gone."""
+
+    def failure_marks(
+        self, host: str, since: datetime.datetime
+    ) -> list[tuple[datetime.datetime, str]]:
+        """Steps of the failure of `host` since `since` that only the cluster's logs show
+        (connection lost, fence requested, BMC power-off), for the timeline; none by default."""
+        return []
 
     # Time, overridable so the scenarios can run against a simulated cloud.
     def now(self) -> datetime.datetime:

@@ -219,7 +219,7 @@ class JujuCloud(Cloud):
         values.update(overrides)
         return Timers(**values)
 
-    def fail_host(self, host: str) -> None:
+    def fail_host(self, host: str) -> str:
         iface = self.options["fail-interface"]
         find = (
             f"iface={shlex.quote(iface)}"
@@ -233,6 +233,7 @@ class JujuCloud(Cloud):
         )
         iface_down = self.run(self.unit_for(host), command).strip()
         self.log(f"{host}: ip link set {iface_down} down")
+        return f"ip link set {iface_down} down on {host} (3 s later, detached)"
 
     def restore_host(self, host: str) -> None:
         unit = self.unit_for(host)

@@ -348,8 +348,7 @@ def host_failover(
     t0 = cloud.now()
     timeline = Timeline(scenario, t0)
     cloud.log(f"{scenario}: failing the host; budget {budget:.0f}s from the charms' timers")
-    cloud.fail_host(host)
-    timeline.add(t0, f"ip link set down on {host}")
+    timeline.add(t0, cloud.fail_host(host))
 
     def notification_done() -> dict[str, Any] | None:
         found = new_notifications(cloud, known, type="COMPUTE_HOST", hostname=host)
@@ -399,6 +398,8 @@ def host_failover(
         failures.append(f"Pacemaker has no successful power-off of {host} since the failure")
     else:
         timeline.add(fence.completed, f"fenced ({fence.action})")
+    for when, what in cloud.failure_marks(host, t0):
+        timeline.add(when, what)
 
     targets = set()
     for server_id in server_ids:
@@ -432,6 +433,7 @@ def host_failover(
         )
         if starts:
             timeline.add(starts[0], f"evacuate {server_id}")
+            timeline.add(parse_time(server.get("updated")), f"{server_id} ACTIVE on {target}")
         if starts and fence is not None and fence.completed is not None:
             # Both clocks have one-second resolution: an evacuation in an earlier second than
             # the power-off is a proven violation.

@@ -12,6 +12,7 @@ see die: `instance_process` is always None and the instance-restart scenario is 
 from __future__ import annotations
 
 import configparser
+import datetime
 import types
 
 from keystoneauth1 import adapter
@@ -88,8 +89,9 @@ class LabCloud(Cloud):
             margin=45,
         )
 
-    def fail_host(self, host: str) -> None:
+    def fail_host(self, host: str) -> str:
         hosts.link_down(hosts.load().host(host))
+        return f"ip link set eth0 down on {host}"
 
     def restore_host(self, host: str) -> None:
         """The fenced host was rebooted by its STONITH (power off, then on): wait for it, clean
@@ -107,6 +109,12 @@ class LabCloud(Cloud):
     def fencing_history(self, host: str) -> list[FenceEvent]:
         events = parse_fence_history(pacemaker.fence_history_xml(host))
         return sorted(events, key=lambda e: (e.completed is None, e.completed))
+
+    def failure_marks(
+        self, host: str, since: datetime.datetime
+    ) -> list[tuple[datetime.datetime, str]]:
+        marks = pacemaker.failure_marks(hosts.load().host(host), since.timestamp())
+        return [(datetime.datetime.fromtimestamp(t, datetime.timezone.utc), w) for t, w in marks]
 
     def pacemaker_nodes(self) -> dict[str, PacemakerNode]:
         return parse_crm_nodes(pacemaker.crm_mon_xml())

@@ -653,6 +653,15 @@ def fail_and_watch(
 
 
 def _add_log_marks(timeline: Timeline, log: Path, offset: int, host: hosts.Host) -> None:
+    for when, what in failure_marks(host, timeline.t0, log, offset):
+        timeline.add(when, what)
+
+
+def failure_marks(
+    host: hosts.Host, since: float, log: Path | None = None, offset: int = 0
+) -> list[tuple[float, str]]:
+    """What the controller's log and the MAAS emulator recorded about `host` since `since`
+    (epoch seconds): connection lost, fence requested/confirmed/failed, power off/on."""
     patterns = [
         (
             re.compile(rf"Lost connection to Pacemaker Remote node {re.escape(host.fqdn)}"),
@@ -674,15 +683,17 @@ def _add_log_marks(timeline: Timeline, log: Path, offset: int, host: hosts.Host)
             "fence attempt failed ({0}, rc={1})",
         ),
     ]
-    for line in _log_lines_since(log, offset):
+    marks = []
+    for line in _log_lines_since(log or control_log(), offset):
         for pattern, label in patterns:
             match = pattern.search(line)
             when = _log_epoch(line)
-            if match and when:
-                timeline.add(when, label.format(*match.groups()))
-    for event in maas_emulator.events(timeline.t0):
+            if match and when and when >= since:
+                marks.append((when, label.format(*match.groups())))
+    for event in maas_emulator.events(since):
         if event.get("machine") == host.short:
-            timeline.add(event["t"], f"MAAS {event['event']}")
+            marks.append((event["t"], f"MAAS {event['event']}"))
+    return marks
 
 
 def wait_rejoin(host: hosts.Host, timeline: Timeline | None = None, timeout: float = 150) -> None:

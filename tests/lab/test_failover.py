@@ -45,11 +45,12 @@ class TestSharedFailoverScenarios(FailoverScenarios, unittest.TestCase):
 class KillRemotedCloud(LabCloud):
     """The host's pacemaker_remoted dies instead of its link: Pacemaker fences it all the same."""
 
-    def fail_host(self, host: str) -> None:
+    def fail_host(self, host: str) -> str:
         lab_host = hosts.load().host(host)
         pid = hosts.daemon_pid(lab_host, pacemaker.REMOTE_SERVICE)
         assert pid, f"pacemaker_remoted is not running on {host}"
         hosts.kill_all([pid])
+        return f"pacemaker_remoted (pid {pid}) killed on {host}"
 
 
 @pytest.fixture

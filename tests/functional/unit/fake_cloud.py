@@ -208,9 +208,10 @@ class FakeCloud(Cloud):
     def log(self, message: str) -> None:
         self.messages.append(message)
 
-    def fail_host(self, host: str) -> None:
+    def fail_host(self, host: str) -> str:
         self.hosts[host].link_up = False
         self.after(self.DETECT, lambda: self._node_lost(host))
+        return f"link down on {host}"
 
     def restore_host(self, host: str) -> None:
         state = self.hosts[host]
