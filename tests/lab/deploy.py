@@ -15,18 +15,17 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import pickle
 import resource
 import socket
 import subprocess
 import sys
 import time
-import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from . import hosts, install, procs, settings
+from .charm_unit import CharmUnit
 from .procs import LabError
 
 CHARM_STATE_DIR = settings.STATE / "charm"
@@ -257,7 +256,7 @@ def start_service(name: str, restart: bool = False) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-class Deployment:
+class Deployment(CharmUnit):
     """The masakari unit: its charm, its State, and the counterpart charms' behaviour."""
 
     def __init__(self, admin, sec: dict[str, str]) -> None:
@@ -270,25 +269,13 @@ class Deployment:
         self.charm_module = charm
         self.lab_system = _lab_system_class(charm_system.HostSystem)()
         charm.MasakariCharm.system = self.lab_system
-        self.ctx = testing.Context(
-            charm.MasakariCharm, charm_root=charm_source() / "charms/masakari"
+        super().__init__(
+            UNIT,
+            testing.Context(charm.MasakariCharm, charm_root=charm_source() / "charms/masakari"),
+            STATE_FILE,
+            TIMELINE_LOG,
+            SYSTEM_LOG,
         )
-
-    # ---------------------------------------------------------------- state
-    def load_state(self):
-        try:
-            with open(STATE_FILE, "rb") as f:
-                return pickle.load(f)  # noqa: S301 - the lab's own file, root only
-        except (OSError, pickle.UnpicklingError, EOFError, AttributeError):
-            return None
-
-    def save_state(self, state) -> None:
-        CHARM_STATE_DIR.mkdir(parents=True, exist_ok=True)
-        tmp = STATE_FILE.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            pickle.dump(state, f)
-        os.replace(tmp, STATE_FILE)
 
     def initial_state(self, config: dict[str, Any]):
         t = self.testing
@@ -315,39 +302,6 @@ class Deployment:
         return t.State(leader=True, config=config, networks=networks)
 
     # ---------------------------------------------------------------- events
-    def run(self, event_name: str, event, state):
-        t0 = time.monotonic()
-        try:
-            out = self.ctx.run(event, state)
-        except Exception as error:  # noqa: BLE001 - report the charm's failure, not ours
-            with open(TIMELINE_LOG, "a") as f:
-                f.write(f"{event_name} raised:\n{traceback.format_exc()}\n")
-            raise LabError(
-                f"the charm's {event_name} handler failed: "
-                f"{type(error).__name__}: {error}; traceback in {TIMELINE_LOG}\n"
-                f"what it asked of the machine: {SYSTEM_LOG}"
-            ) from None
-        status = out.unit_status
-        line = (
-            f"{time.strftime('%H:%M:%S')} charm {event_name:34} -> {status.name}: "
-            f"{status.message} ({time.monotonic() - t0:.1f} s)"
-        )
-        print(f"  {line}", flush=True)
-        with open(TIMELINE_LOG, "a") as f:
-            f.write(line + "\n")
-        self.save_state(out)
-        return out
-
-    def relation(self, state, endpoint: str):
-        for relation in state.relations:
-            if relation.endpoint == endpoint:
-                return relation
-        return None
-
-    def with_relation(self, state, relation):
-        others = [r for r in state.relations if r.id != relation.id]
-        return dataclasses.replace(state, relations=[*others, relation])
-
     def add_relation(self, state, endpoint: str, remote_app: str, interface: str):
         """relation-created/joined with an empty remote side; the charm publishes its part."""
         t = self.testing
@@ -361,21 +315,6 @@ class Deployment:
             state,
         )
         return state
-
-    def answer(self, state, endpoint: str, data: dict[str, str]):
-        """The remote charm's reply: relation-changed with its data."""
-        relation = self.relation(state, endpoint)
-        relation = dataclasses.replace(relation, remote_units_data={0: data})
-        state = self.with_relation(state, relation)
-        return self.run(
-            f"{endpoint}-relation-changed",
-            self.ctx.on.relation_changed(relation, remote_unit=0),
-            state,
-        )
-
-    def sent(self, state, endpoint: str) -> dict[str, str]:
-        relation = self.relation(state, endpoint)
-        return dict(relation.local_unit_data) if relation else {}
 
     # ---------------------------------------------------------------- counterparts
     def mysql_answer(self, request: dict[str, str]) -> dict[str, str]:
@@ -520,7 +459,7 @@ def deploy(admin, sec: dict[str, str], config: dict[str, Any] | None = None) -> 
         options = {k: v for k, v in options.items() if v is not None}
         CHARM_STATE_DIR.mkdir(parents=True, exist_ok=True)
         (CHARM_STATE_DIR / "config.json").write_text(json.dumps(options, indent=1))
-    state = deployment.load_state()
+    state = deployment.load()
     if state is None:
         state = deployment.first_deploy(options)
     else:

@@ -19,15 +19,14 @@ import dataclasses
 import importlib.util
 import json
 import os
-import pickle
 import sys
 import time
-import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from . import hosts, install, pacemaker, settings
+from .charm_unit import CharmUnit
 from .procs import LabError
 
 STATE_DIR = settings.STATE / "charms"
@@ -203,7 +202,7 @@ def exec_start(host: hosts.Host, name: str) -> list[str] | None:
 
 
 # ---------------------------------------------------------------------------------------------
-class Unit:
+class Unit(CharmUnit):
     """One subordinate unit on one lab host: its charm, its saved State, its events."""
 
     def __init__(self, spec: CharmSpec, host: hosts.Host, index: int) -> None:
@@ -212,57 +211,19 @@ class Unit:
         self.testing = testing
         self.spec = spec
         self.host = host
-        self.name = f"{spec.app}/{index}"
-        charm_class = _charm_class(spec)
-        charm_class.system = in_host_system(host)  # the class attribute the charms read
-        self.charm_class = charm_class
-        self.ctx = testing.Context(charm_class, charm_root=settings.REPO / spec.directory)
-        self.state_file = STATE_DIR / spec.app / f"{host.fqdn}.pickle"
-
-    def load(self):
-        try:
-            with open(self.state_file, "rb") as f:
-                return pickle.load(f)  # noqa: S301 - the lab's own file, root only
-        except (OSError, pickle.UnpicklingError, EOFError, AttributeError):
-            return None
+        self.charm_class = _charm_class(spec)
+        super().__init__(
+            f"{spec.app}/{index}",
+            testing.Context(self.charm_class, charm_root=settings.REPO / spec.directory),
+            STATE_DIR / spec.app / f"{host.fqdn}.pickle",
+            EVENT_LOG,
+            SYSTEM_LOG,
+            where=f" on {host.fqdn}",
+        )
 
     def run(self, event_name: str, event, state):
-        self.charm_class.system = in_host_system(self.host)
-        t0 = time.monotonic()
-        try:
-            out = self.ctx.run(event, state)
-        except Exception as error:  # noqa: BLE001 - report the charm's failure, not ours
-            _log(EVENT_LOG, f"{self.name} {event_name} raised:\n{traceback.format_exc()}")
-            raise LabError(
-                f"{self.name} on {self.host.fqdn}: the charm's {event_name} handler failed: "
-                f"{type(error).__name__}: {error}; traceback in {EVENT_LOG}, what it asked "
-                f"of the host in {SYSTEM_LOG}"
-            ) from None
-        status = out.unit_status
-        line = (
-            f"{self.name:20} {event_name:34} -> {status.name}: {status.message} "
-            f"({time.monotonic() - t0:.1f} s)"
-        )
-        print(f"  {line}", flush=True)
-        _log(EVENT_LOG, line)
-        self.state_file.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.state_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            pickle.dump(out, f)
-        return out
-
-    def relation(self, state, endpoint: str):
-        return next((r for r in state.relations if r.endpoint == endpoint), None)
-
-    def remote_changed(self, state, endpoint: str, data: dict[str, str]):
-        relation = dataclasses.replace(self.relation(state, endpoint), remote_units_data={0: data})
-        others = [r for r in state.relations if r.id != relation.id]
-        state = dataclasses.replace(state, relations=[*others, relation])
-        return self.run(
-            f"{endpoint}-relation-changed",
-            self.ctx.on.relation_changed(relation, remote_unit=0),
-            state,
-        )
+        self.charm_class.system = in_host_system(self.host)  # the class attribute charms read
+        return super().run(event_name, event, state)
 
     def first_deploy(self, relations: list, config: dict[str, Any]):
         t = self.testing
@@ -304,10 +265,6 @@ class Unit:
             state = self.first_deploy(relations, config)
         return state
 
-    def sent(self, state, endpoint: str) -> dict[str, str]:
-        relation = self.relation(state, endpoint)
-        return dict(relation.local_unit_data) if relation else {}
-
 
 # ---------------------------------------------------------------------------------------------
 def deploy_pacemaker_remote(lab: hosts.Lab) -> dict[str, dict[str, str]]:
@@ -319,7 +276,7 @@ def deploy_pacemaker_remote(lab: hosts.Lab) -> dict[str, dict[str, str]]:
     for index, host in enumerate(lab.hosts):
         unit = Unit(PACEMAKER_REMOTE, host, index)
         state = unit.deployed("juju-info", "pacemaker-remote", "hacluster", config)
-        state = unit.remote_changed(state, "pacemaker-remote", key)
+        state = unit.answer(state, "pacemaker-remote", key)
         sent[unit.name] = unit.sent(state, "pacemaker-remote")
         _check_active(unit, state, allow_waiting=True)
     return sent
@@ -380,7 +337,7 @@ def deploy_monitors(lab: hosts.Lab, admin, sec: dict[str, str], config: dict | N
             state = unit.run("config-changed", unit.ctx.on.config_changed(), state)
         reply = keystone_credentials(admin, sec, unit.sent(state, "identity-credentials"))
         if dict(unit.relation(state, "identity-credentials").remote_units_data[0]) != reply:
-            state = unit.remote_changed(state, "identity-credentials", reply)
+            state = unit.answer(state, "identity-credentials", reply)
         else:
             state = unit.run("update-status", unit.ctx.on.update_status(), state)
         _check_active(unit, state)
