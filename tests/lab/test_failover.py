@@ -21,9 +21,10 @@ import pytest
 from tests.functional import scenarios as shared
 from tests.functional.scenarios import FailoverScenarios
 
-from . import hosts, maas_emulator, pacemaker
+from . import hosts, maas_emulator, pacemaker, settings
 from . import scenarios as lab_scenarios
 from .lab_cloud import NO_GUEST, LabCloud, configure_monitors
+from .procs import LabError
 
 SEGMENT = "S1"
 
@@ -100,6 +101,22 @@ def test_maas_503_during_fencing_is_retried_then_recovered(cloud):
     fail_and_recover(cloud, "auto", "ha-maas-503")
     answered = [e for e in maas_emulator.events(since) if e["event"] == "answered_503"]
     assert answered, "the MAAS emulator never answered 503: the fault was not exercised"
+
+
+def test_refused_notification_is_reported_with_the_monitors_log(clean):
+    """A failed host Masakari does not know (in no segment): its notification is refused, and
+    the lab names the step that never came with what the surviving monitors logged."""
+    host = settings.FAILED_HOST
+    tl = lab_scenarios.Timeline(f"link down on {host}, which is in no segment")
+    try:
+        with pytest.raises(LabError) as raised:
+            lab_scenarios.link_down(clean, tl, host, timeout=60)
+    finally:
+        LabCloud(clean).restore_host(host)
+    message = str(raised.value)
+    print(message)
+    assert f"waiting for a notification for {host}" in message
+    assert f"Masakari refused STOPPED for '{host}' (HTTP 400)" in message
 
 
 def test_fence_confirmed_driver_waits_for_the_power_off_where_upstreams_does_not(cloud):
