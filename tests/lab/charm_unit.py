@@ -80,6 +80,14 @@ class CharmUnit:
         others = [r for r in state.relations if r.id != relation.id]
         return dataclasses.replace(state, relations=[*others, relation])
 
+    def join(self, state, relation):
+        """relation-joined by the remote unit 0 (the relation is added to the state if new)."""
+        return self.run(
+            f"{relation.endpoint}-relation-joined",
+            self.ctx.on.relation_joined(relation, remote_unit=0),
+            self.with_relation(state, relation),
+        )
+
     def answer(self, state, endpoint: str, data: dict[str, str]):
         """The remote charm's reply: relation-changed with its unit's data."""
         relation = dataclasses.replace(self.relation(state, endpoint), remote_units_data={0: data})

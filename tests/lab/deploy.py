@@ -303,18 +303,11 @@ class Deployment(CharmUnit):
 
     # ---------------------------------------------------------------- events
     def add_relation(self, state, endpoint: str, remote_app: str, interface: str):
-        """relation-created/joined with an empty remote side; the charm publishes its part."""
-        t = self.testing
-        relation = t.Relation(
+        """relation-joined with an empty remote side; the charm publishes its part."""
+        relation = self.testing.Relation(
             endpoint, interface=interface, remote_app_name=remote_app, remote_units_data={0: {}}
         )
-        state = self.with_relation(state, relation)
-        state = self.run(
-            f"{endpoint}-relation-joined",
-            self.ctx.on.relation_joined(relation, remote_unit=0),
-            state,
-        )
-        return state
+        return self.join(state, relation)
 
     # ---------------------------------------------------------------- counterparts
     def mysql_answer(self, request: dict[str, str]) -> dict[str, str]:

@@ -246,10 +246,7 @@ class Unit(CharmUnit):
         for endpoint in [
             r.endpoint for r in relations if not isinstance(r, t.SubordinateRelation)
         ]:
-            relation = self.relation(state, endpoint)
-            state = self.run(
-                f"{endpoint}-relation-joined", on.relation_joined(relation, remote_unit=0), state
-            )
+            state = self.join(state, self.relation(state, endpoint))
         return state
 
     def deployed(self, principal_endpoint: str, endpoint: str, remote_app: str, config: dict):
