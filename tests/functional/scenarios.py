@@ -433,6 +433,7 @@ def host_failover(
         )
         if starts:
             timeline.add(starts[0], f"evacuate {server_id}")
+        if starts and is_settled_active(server) and target != host:
             timeline.add(parse_time(server.get("updated")), f"{server_id} ACTIVE on {target}")
         if starts and fence is not None and fence.completed is not None:
             # Both clocks have one-second resolution: an evacuation in an earlier second than

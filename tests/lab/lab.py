@@ -408,12 +408,17 @@ def enable_computes(admin) -> None:
             admin.set_compute_service(service["host"], status="enabled")
     # A nova-compute that read its service as disabled at start-up can put the trait back
     # after the enable call cleared it; its next resource update (each minute) clears it again.
-    wait(
-        lambda: not disabled_in_placement(admin),
-        "placement to stop marking enabled hosts COMPUTE_STATUS_DISABLED",
-        150,
-        interval=2,
-    )
+    try:
+        wait(lambda: not disabled_in_placement(admin), "placement", 150, interval=2)
+    except LabError:
+        stuck = disabled_in_placement(admin)
+        if not stuck:  # placement or nova did not answer: that error says more
+            raise
+        raise LabError(
+            f"placement still marks {', '.join(stuck)} COMPUTE_STATUS_DISABLED 150 s after "
+            "Nova enabled them, so the scheduler cannot use them; see "
+            + ", ".join(str(settings.LOGS / f"nova-compute-{h}.log") for h in stuck)
+        ) from None
 
 
 def disabled_in_placement(admin) -> list[str]:

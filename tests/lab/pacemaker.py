@@ -629,7 +629,7 @@ def fail_and_watch(
             record(f"crm_mon-{scenario}-fenced", text)
             break
         if time.monotonic() > deadline:
-            _add_log_marks(timeline, log, offset, host)
+            _add_log_marks(timeline, offset, host)
             fence_lines = [
                 line
                 for line in _log_lines_since(log, offset)
@@ -645,23 +645,22 @@ def fail_and_watch(
                 + "\n".join(fence_lines[-6:]),
             )
         time.sleep(0.25)
-    _add_log_marks(timeline, log, offset, host)
+    _add_log_marks(timeline, offset, host)
     record(f"fence-history-{scenario}", fence_history_xml(host.fqdn))
     if rejoin:
         wait_rejoin(host, timeline, rejoin_timeout)
     return timeline
 
 
-def _add_log_marks(timeline: Timeline, log: Path, offset: int, host: hosts.Host) -> None:
-    for when, what in failure_marks(host, timeline.t0, log, offset):
+def _add_log_marks(timeline: Timeline, offset: int, host: hosts.Host) -> None:
+    for when, what in failure_marks(host, timeline.t0, offset):
         timeline.add(when, what)
 
 
-def failure_marks(
-    host: hosts.Host, since: float, log: Path | None = None, offset: int = 0
-) -> list[tuple[float, str]]:
-    """What the controller's log and the MAAS emulator recorded about `host` since `since`
-    (epoch seconds): connection lost, fence requested/confirmed/failed, power off/on."""
+def failure_marks(host: hosts.Host, since: float, offset: int = 0) -> list[tuple[float, str]]:
+    """What the controller's log (from byte `offset`) and the MAAS emulator recorded about
+    `host` since `since` (epoch seconds): connection lost, fence requested/confirmed/failed,
+    power off/on."""
     patterns = [
         (
             re.compile(rf"Lost connection to Pacemaker Remote node {re.escape(host.fqdn)}"),
@@ -684,7 +683,7 @@ def failure_marks(
         ),
     ]
     marks = []
-    for line in _log_lines_since(log or control_log(), offset):
+    for line in _log_lines_since(control_log(), offset):
         for pattern, label in patterns:
             match = pattern.search(line)
             when = _log_epoch(line)

@@ -22,8 +22,8 @@ from .procs import Fatal, LabError
 
 HOST_DOWN_PAYLOAD = {"event": "STOPPED", "host_status": "NORMAL", "cluster_status": "OFFLINE"}
 FINAL = ("finished", "failed", "ignored", "error")
+HOST_MONITOR = "masakari-host-monitor"  # the daemon (and its log) on each hypervisor
 SEGMENT_HOST_COLUMNS = ["-c", "name", "-c", "reserved", "-c", "on_maintenance"]
-MONITOR = "masakari-host-monitor"
 SERVICE_COLUMNS = ["-c", "Host", "-c", "Status", "-c", "State", "--service", "nova-compute"]
 
 
@@ -272,8 +272,8 @@ def link_down(admin: cloudmod.Cloud, tl: Timeline, host: str, timeout: float = 1
         # The marks printed so far show the last step reached; the surviving monitors say why
         # they sent nothing (a refused notification, a fence still pending or failed).
         tails = [
-            f"[masakari-host-monitor on {peer.short}]\n"
-            + re.sub(r"\x1b\[[0-9;]*m", "", hosts.tail(hosts.daemon_log(peer, MONITOR), 12))
+            f"[{HOST_MONITOR} on {peer.short}]\n"
+            + re.sub(r"\x1b\[[0-9;]*m", "", hosts.tail(hosts.daemon_log(peer, HOST_MONITOR), 12))
             for peer in hosts.load().hosts
             if peer.fqdn != host
         ]
