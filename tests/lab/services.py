@@ -19,6 +19,8 @@ from .procs import LabError
 SECRETS_FILE = settings.STATE / "secrets.json"
 SERVICE_USERS = ("nova", "placement", "glance", "neutron")
 NOVA_DATABASES = ("nova_api", "nova", "nova_cell0")
+# Every hypervisor's instances_path: one directory, shared as Ceph or NFS would be.
+INSTANCES = settings.DATA / "nova" / "instances"
 RABBITMQ = "/usr/lib/rabbitmq/bin"
 
 
@@ -208,7 +210,6 @@ def render_configs(sec: dict[str, str]) -> None:
             "my_ip": settings.IP,
             "state_path": data / "nova",
             "log_dir": logs,
-            "compute_driver": "fake.FakeDriver",
             "report_interval": settings.NOVA_REPORT_INTERVAL,
             "service_down_time": settings.NOVA_SERVICE_DOWN_TIME,
             # Bounds how long disabling a dead (not yet down) compute blocks in nova-api.
@@ -255,10 +256,15 @@ def render_configs(sec: dict[str, str]) -> None:
                 "host": host,
                 "my_ip": hosts.plan(settings.COMPUTE_HOSTS, hosts.DEFAULT_SUBNET).host(host).ip,
                 "state_path": data / "nova" / host,
-                "instances_path": data / "nova" / host / "instances",
+                "instances_path": INSTANCES,
                 "log_file": logs / f"nova-compute-{host}.log",
+                "compute_driver": "libvirt.LibvirtDriver",
             }
         )
+        # Software emulation (guests.py); the host's /etc/machine-id is not the hypervisor's.
+        compute["libvirt"] = {"virt_type": "qemu", "cpu_mode": "none", "sysinfo_serial": "none"}
+        # Every hypervisor shares INSTANCES and its _base: none may delete a base another uses.
+        compute["image_cache"] = {"remove_unused_base_images": "false"}
         compute["DEFAULT"].pop("log_dir")
         compute["oslo_concurrency"] = {"lock_path": data / "nova" / host / "lock"}
         write_private(etc / "nova" / f"nova-compute-{host}.conf", ini(compute))

@@ -23,7 +23,7 @@ from tests.functional.scenarios import FailoverScenarios
 
 from . import hosts, maas_emulator, pacemaker, settings
 from . import scenarios as lab_scenarios
-from .lab_cloud import NO_GUEST, LabCloud, configure_monitors
+from .lab_cloud import LabCloud, configure_monitors
 from .procs import LabError
 
 SEGMENT = "S1"
@@ -38,9 +38,6 @@ class TestSharedFailoverScenarios(FailoverScenarios, unittest.TestCase):
         cls.cloud = LabCloud(admin)
         cls.scenario_options = {"segment-name": SEGMENT}
         super().setUpClass()
-
-    def test_1_instance_restart(self) -> None:
-        self.skipTest(NO_GUEST)
 
 
 class KillRemotedCloud(LabCloud):
