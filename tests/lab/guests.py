@@ -16,6 +16,7 @@ group may connect without polkit (there is no D-Bus).
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -125,7 +126,7 @@ def machine_pid(host: hosts.Host, ns_pid: int) -> int:
 
 def _under(pid: int, init: int | None) -> bool:
     try:
-        return Path(f"/proc/{pid}/ns/pid").resolve() == Path(f"/proc/{init}/ns/pid").resolve()
+        return os.readlink(f"/proc/{pid}/ns/pid") == os.readlink(f"/proc/{init}/ns/pid")
     except OSError:
         return False
 

@@ -262,7 +262,14 @@ def render_configs(sec: dict[str, str]) -> None:
             }
         )
         # Software emulation (guests.py); the host's /etc/machine-id is not the hypervisor's.
-        compute["libvirt"] = {"virt_type": "qemu", "cpu_mode": "none", "sysinfo_serial": "none"}
+        # Raw disks, as on Ceph RBD: a guest's write is in the file at once, for every reader
+        # (a qcow2 overlay keeps its cluster map in qemu's memory until the guest flushes).
+        compute["libvirt"] = {
+            "virt_type": "qemu",
+            "cpu_mode": "none",
+            "sysinfo_serial": "none",
+            "images_type": "raw",
+        }
         # Every hypervisor shares INSTANCES and its _base: none may delete a base another uses.
         compute["image_cache"] = {"remove_unused_base_images": "false"}
         compute["DEFAULT"].pop("log_dir")
