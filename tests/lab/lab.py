@@ -368,6 +368,20 @@ def start_computes(admin) -> None:
     )
 
 
+def use_compute_driver(admin, driver: str) -> None:
+    """Every nova-compute with `driver` (services.COMPUTE_DRIVERS), restarted if it changes;
+    the lab has no servers meanwhile (reset first)."""
+    from . import services
+
+    if services.compute_driver() == driver:
+        return
+    services.COMPUTE_DRIVER_FILE.write_text(driver + "\n")
+    services.render_configs(services.load_secrets())
+    for host in settings.COMPUTE_HOSTS:
+        procs.stop(f"nova-compute-{host}")
+    start_computes(admin)
+
+
 def reporting(service: dict) -> bool:
     """Up, and heartbeating since the lab last started it. A restarted nova-compute still
     counts as up on its old heartbeat, and until its own first report it is in init_host,

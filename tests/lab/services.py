@@ -21,6 +21,19 @@ SERVICE_USERS = ("nova", "placement", "glance", "neutron")
 NOVA_DATABASES = ("nova_api", "nova", "nova_cell0")
 # Every hypervisor's instances_path: one directory, shared as Ceph or NFS would be.
 INSTANCES = settings.DATA / "nova" / "instances"
+# Real guests (guests.py), or no guest process at all (the benchmark's 50 instances).
+COMPUTE_DRIVERS = {"libvirt": "libvirt.LibvirtDriver", "fake": "fake.FakeDriver"}
+COMPUTE_DRIVER_FILE = settings.STATE / "compute-driver"
+
+
+def compute_driver() -> str:
+    """The computes' driver, a key of COMPUTE_DRIVERS: libvirt unless the bench chose fake."""
+    try:
+        return COMPUTE_DRIVER_FILE.read_text().strip()
+    except OSError:
+        return "libvirt"
+
+
 RABBITMQ = "/usr/lib/rabbitmq/bin"
 
 
@@ -258,7 +271,7 @@ def render_configs(sec: dict[str, str]) -> None:
                 "state_path": data / "nova" / host,
                 "instances_path": INSTANCES,
                 "log_file": logs / f"nova-compute-{host}.log",
-                "compute_driver": "libvirt.LibvirtDriver",
+                "compute_driver": COMPUTE_DRIVERS[compute_driver()],
             }
         )
         # Software emulation (guests.py); the host's /etc/machine-id is not the hypervisor's.
