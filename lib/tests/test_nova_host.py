@@ -7,7 +7,7 @@ from charm_common.testing import FakeSystem
 
 
 def with_nova_conf(text: str | None, fqdn: str = "virt-node-01.maas") -> FakeSystem:
-    system = FakeSystem(hostname=fqdn)
+    system = FakeSystem(fqdn)
     if text is not None:
         system.write_file(hostnames.NOVA_CONF, text, owner="root", group="nova", mode=0o640)
     return system
