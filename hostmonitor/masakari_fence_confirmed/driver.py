@@ -82,8 +82,9 @@ class FenceConfirmedDriver(driver.DriverBase):
         self.clock = clock
         # A backup waits for the reporter's next round, its Nova calls and a margin.
         backup_delay = 2 * CONF.host.monitoring_interval + 60
-        # [DEFAULT] hostname is the node name the charm renders (the FQDN Pacemaker knows);
-        # socket.gethostname() is often the short name on MAAS machines.
+        # [DEFAULT] hostname: the charm renders the name nova-compute registers (nova.conf
+        # `host`, else socket.gethostname()), which is also the Pacemaker remote node name;
+        # short or fully qualified, it is compared exactly, never shortened or extended.
         self.tracker = Tracker(hostname or CONF.hostname, backup_delay=backup_delay)
         self._masakari = masakari.SendNotification()
         self._nova = None

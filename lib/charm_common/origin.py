@@ -24,10 +24,23 @@ UBUNTU_SERIES = (
 _CLOUD = re.compile(r"^cloud:(?P<series>[a-z]+)-(?P<release>[a-z]+)(?:/(?P<pocket>[a-z]+))?$")
 _PPA = re.compile(r"^ppa:[a-z0-9][a-z0-9.+-]*/[a-z0-9][a-z0-9.+-]*$")
 _DEB = re.compile(r"^deb (\[[^\]]*\] )?(https?|file)://\S+ \S+( \S+)*$")
+# A URL's userinfo: everything between `scheme://` and the last `@` of its authority (an
+# unquoted `@` in a password included), so nothing of a password survives.
+_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)[^\s/?#]*@")
+
+
+def redact_credentials(text: str) -> str:
+    """text with the userinfo of every URL in it replaced by `***`.
+
+    `deb https://user:token@host/ubuntu noble main` -> `deb https://***@host/ubuntu noble main`;
+    URL-quoted userinfo (`user%40x:p%2Fw@`) goes the same way; text without credentials
+    (distro, cloud:, ppa:, plain URLs) is returned unchanged. For anything shown or logged.
+    """
+    return _USERINFO.sub(r"\g<scheme>***@", text)
 
 
 class OriginError(ValueError):
-    pass
+    """An openstack-origin the charm cannot use; the message shows it redacted."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,25 +53,38 @@ class Origin:
     def needs_apt_source(self) -> bool:
         return self.source not in ("distro",)
 
+    @property
+    def display(self) -> str:
+        """The source with any URL credentials redacted: the only form for status, logs and
+        action output (`source` itself goes to apt only)."""
+        return redact_credentials(self.source)
+
 
 def parse_origin(value: str) -> Origin:
-    """Accepts distro, distro-proposed, cloud:<series>-<release>[/<pocket>], ppa:..., deb ...."""
+    """Accepts distro, distro-proposed, cloud:<series>-<release>[/<pocket>], ppa:..., deb ....
+
+    Raises OriginError saying what is accepted; its message never holds URL credentials.
+    """
     value = value.strip()
     if value in ("distro", "distro-proposed"):
         return Origin(value)
+    shown = repr(redact_credentials(value))
+    if "@" in shown.replace("***@", ""):
+        # Credentials outside a URL we recognise (e.g. no scheme): show nothing of it.
+        shown = "the value (not shown: it may hold credentials)"
     match = _CLOUD.match(value)
     if match:
         if match["series"] not in UBUNTU_SERIES:
-            raise OriginError(f"unknown Ubuntu series {match['series']!r} in {value!r}")
+            raise OriginError(f"unknown Ubuntu series {match['series']!r} in {shown}")
         if match["release"] not in CLOUD_RELEASES:
-            raise OriginError(f"unknown OpenStack release {match['release']!r} in {value!r}")
+            raise OriginError(f"unknown OpenStack release {match['release']!r} in {shown}")
         if match["pocket"] not in (None, "updates", "proposed", "staging"):
-            raise OriginError(f"unknown pocket {match['pocket']!r} in {value!r}")
+            raise OriginError(f"unknown pocket {match['pocket']!r} in {shown}")
         return Origin(value, series=match["series"], release=match["release"])
     if _PPA.match(value) or _DEB.match(value):
         return Origin(value)
     raise OriginError(
-        f"{value!r} is not distro, cloud:<series>-<release> (e.g. cloud:jammy-caracal), "
+        f"{shown} is not distro, cloud:<series>-<release> (e.g. cloud:jammy-caracal), "
         "ppa:<owner>/<name> or a deb line"
     )
 

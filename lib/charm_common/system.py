@@ -84,7 +84,15 @@ class System(abc.ABC):
 
     @abc.abstractmethod
     def fqdn(self) -> str:
-        """The machine's fully qualified host name (the name nova-compute registers)."""
+        """The machine's fully qualified host name, `socket.getfqdn()`."""
+
+    @abc.abstractmethod
+    def hostname(self) -> str:
+        """`socket.gethostname()`: what nova-compute registers when nova.conf sets no `host`.
+
+        Nova's own default for `[DEFAULT] host` (nova/conf/netconf.py); on MAAS machines it is
+        usually the short name, e.g. `virt-node-01`.
+        """
 
 
 class HostSystem(System):
@@ -198,6 +206,9 @@ class HostSystem(System):
 
     def fqdn(self) -> str:
         return socket.getfqdn()
+
+    def hostname(self) -> str:
+        return socket.gethostname()
 
 
 def _text(value: bytes | str | None) -> str:

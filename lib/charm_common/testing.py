@@ -17,8 +17,10 @@ class FakeFile:
 
 
 class FakeSystem(System):
-    def __init__(self, hostname: str = "juju-machine-1.maas") -> None:
-        self.hostname = hostname
+    def __init__(self, fqdn: str = "juju-machine-1.maas", hostname: str | None = None) -> None:
+        self.fqdn_name = fqdn
+        # socket.gethostname(): the FQDN unless a test sets the short name MAAS machines have.
+        self.host_name = hostname or fqdn
         self.files: dict[str, FakeFile] = {}
         self.sources: list[str] = []
         self.installed: dict[str, str] = {}
@@ -98,4 +100,7 @@ class FakeSystem(System):
         return RunResult(0, "", "")
 
     def fqdn(self) -> str:
-        return self.hostname
+        return self.fqdn_name
+
+    def hostname(self) -> str:
+        return self.host_name

@@ -1,6 +1,12 @@
 import pytest
 
-from charm_common.origin import OriginError, os_series, parse_origin, release_of
+from charm_common.origin import (
+    OriginError,
+    os_series,
+    parse_origin,
+    redact_credentials,
+    release_of,
+)
 
 
 @pytest.mark.parametrize(
@@ -55,3 +61,47 @@ def test_series_from_os_release():
     assert os_series(b'NAME="Ubuntu"\nVERSION_CODENAME=noble\n') == "noble"
     assert os_series(b"ID=debian\n") is None
     assert os_series(None) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "redacted"),
+    [("deb https://user:token@host/ubuntu noble main",
+      "deb https://***@host/ubuntu noble main"),
+     ("deb [arch=amd64] http://user%40corp:p%2Fw%3A@mirror.example.com:8080/ubuntu noble main",
+      "deb [arch=amd64] http://***@mirror.example.com:8080/ubuntu noble main"),
+     ("deb https://user:p@ss@host/ubuntu noble main", "deb https://***@host/ubuntu noble main"),
+     ("E: Failed to fetch https://t0ken@host/dists/noble/InRelease  401, and https://a:b@c/",
+      "E: Failed to fetch https://***@host/dists/noble/InRelease  401, and https://***@c/"),
+     ("deb https://host/path@v1 noble main", "deb https://host/path@v1 noble main"),
+     ("distro", "distro"), ("cloud:jammy-caracal", "cloud:jammy-caracal"),
+     ("ppa:openstack-ubuntu-testing/caracal", "ppa:openstack-ubuntu-testing/caracal"),
+     ("deb http://archive.example.com/ubuntu noble main",
+      "deb http://archive.example.com/ubuntu noble main")],
+)  # fmt: skip
+def test_redact_credentials_hides_every_urls_userinfo_and_nothing_else(text, redacted):
+    assert redact_credentials(text) == redacted
+
+
+def test_origin_display_hides_credentials_and_source_keeps_them_for_apt():
+    origin = parse_origin(
+        "deb https://user:token@private-ppa.launchpadcontent.net/o/p/ubuntu noble main"
+    )
+    assert (
+        origin.display == "deb https://***@private-ppa.launchpadcontent.net/o/p/ubuntu noble main"
+    )
+    assert "user:token@" in origin.source
+    assert parse_origin("cloud:noble-flamingo").display == "cloud:noble-flamingo"
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("deb https://user:token@host/ubuntu", "'deb https://***@host/ubuntu' is not distro"),
+     ("deb ftp://user:token@host/ubuntu noble main", "'deb ftp://***@host/ubuntu noble main'"),
+     ("deb user:token@host/ubuntu noble main",
+      "the value (not shown: it may hold credentials) is not distro")],
+)  # fmt: skip
+def test_rejected_origin_messages_never_show_credentials(value, message):
+    with pytest.raises(OriginError) as raised:
+        parse_origin(value)
+    assert message in str(raised.value)
+    assert "token" not in str(raised.value)

@@ -161,6 +161,18 @@ def find_interface(address: str) -> str:
     )
 
 
+def host_names(nova_conf: str = "/etc/nova/nova.conf") -> str:
+    """Shell printing every name a compute machine goes by, one a line: `hostname` (Nova's
+    default `host`), `hostname -f`, and nova.conf's `[DEFAULT] host` when set (the last one)."""
+    return (
+        "hostname; hostname -f 2>/dev/null; "
+        "awk -F= '/^[[:space:]]*\\[/ {d = ($0 ~ /^[[:space:]]*\\[DEFAULT\\]/); next} "
+        "d && $1 ~ /^[[:space:]]*host[[:space:]]*$/ {v = $2} "
+        'END {gsub(/^[[:space:]]+|[[:space:]]+$/, "", v); if (v != "") print v}\' '
+        f"{nova_conf} 2>/dev/null; true"
+    )
+
+
 class JujuCloud(Cloud):
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         self.options = dict(options or test_options())
@@ -183,10 +195,11 @@ class JujuCloud(Cloud):
         return result.get("Stdout", "")
 
     def unit_for(self, host: str) -> str:
-        """The nova-compute unit whose machine is called `host` (FQDN or short name)."""
+        """The nova-compute unit whose machine is called `host`: the name Nova registers
+        (nova.conf `host`, else the bare host name), the short name or the FQDN."""
         if host not in self._units:
             for unit in zaza.model.get_units(self.compute_app):
-                names = self.run(unit.entity_id, "hostname; hostname -f").split()
+                names = self.run(unit.entity_id, host_names()).split()
                 for name in names:
                     self._units[name] = unit.entity_id
         if host not in self._units:

@@ -166,7 +166,14 @@ def in_host_system(host: hosts.Host):
             return RunResult(proc.returncode, proc.stdout, proc.stderr)
 
         def fqdn(self) -> str:
-            out = hosts.run(host, ["python3", "-c", "import socket; print(socket.getfqdn())"])
+            return self._socket("getfqdn")
+
+        def hostname(self) -> str:
+            return self._socket("gethostname")
+
+        def _socket(self, function: str) -> str:
+            """What Python's socket module answers inside the hypervisor (its UTS namespace)."""
+            out = hosts.run(host, ["python3", "-c", f"import socket; print(socket.{function}())"])
             return out.stdout.strip()
 
     return InHost()

@@ -23,7 +23,7 @@ SYS_PATH = f"/usr/lib/python312.zip\n/usr/lib/python3.12\n{SITE}\n/usr/lib/pytho
 
 @pytest.fixture
 def system(monkeypatch: pytest.MonkeyPatch) -> FakeSystem:
-    fake = FakeSystem(hostname=FQDN)
+    fake = FakeSystem(FQDN)
     fake.responders[(workload.SYSTEM_PYTHON, "-c")] = lambda argv: RunResult(0, SYS_PATH, "")
     monkeypatch.setattr(MasakariMonitorsCharm, "system", fake)
     return fake

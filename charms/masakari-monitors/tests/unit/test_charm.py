@@ -514,7 +514,7 @@ def test_the_name_pacemaker_remote_published_must_match_too(ctx, system, ready_s
 
 
 def test_an_unusable_fqdn_blocks_naming_the_fix(ctx, system, ready_state):
-    system.hostname = "localhost"
+    system.fqdn_name = system.host_name = "localhost"
     out = ctx.run(ctx.on.config_changed(), ready_state)
     assert out.unit_status.name == "blocked"
     assert out.unit_status.message.startswith("Invalid node name: host name 'localhost' is ")

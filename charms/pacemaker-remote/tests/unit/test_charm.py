@@ -151,7 +151,7 @@ def test_remote_address_that_is_not_an_ip_blocks_naming_the_option(
 
 
 def test_localhost_fqdn_blocks_and_publishes_nothing(ctx, system, ready_state):
-    system.hostname = "localhost"
+    system.fqdn_name = system.host_name = "localhost"
     out = ctx.run(ctx.on.config_changed(), ready_state)
     assert out.unit_status.name == "blocked"
     assert out.unit_status.message.startswith("Invalid node name: host name 'localhost' is")
@@ -307,7 +307,7 @@ def test_stopped_pacemaker_remote_is_reported_with_where_to_look(ctx, system, re
 def test_status_says_what_the_recorded_crm_mon_says_about_this_node(
     ctx, system, ready_state, fqdn, status
 ):
-    system.hostname = fqdn
+    system.fqdn_name = system.host_name = fqdn
     out = ctx.run(ctx.on.update_status(), ready_state)
     assert out.unit_status == status
     assert json.loads(sent(out)["remote-hostname"]) == fqdn
