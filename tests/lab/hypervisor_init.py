@@ -21,6 +21,7 @@ every orphan (qemu is re-parented to it). Standard library only, Debian's python
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -29,7 +30,10 @@ import time
 
 def main(emulator_dir: str, cache: str) -> int:
     subprocess.run(["mount", "--bind", cache, "/var/cache/libvirt"], check=True)
-    os.makedirs("/run/libvirt", exist_ok=True)
+    # A new PID namespace runs no guest yet: libvirt's runtime state of an earlier one (its
+    # guests died with it) is stale, as after a reboot; libvirtd would try to reconnect to it.
+    shutil.rmtree("/run/libvirt", ignore_errors=True)
+    os.makedirs("/run/libvirt")
     env = dict(os.environ, PATH=f"{emulator_dir}:{os.environ['PATH']}")
     daemons = [subprocess.Popen(["virtlogd"]), subprocess.Popen(["libvirtd"], env=env)]
 
@@ -44,13 +48,17 @@ def main(emulator_dir: str, cache: str) -> int:
     signal.signal(signal.SIGTERM, stop)
     while True:
         try:
-            pid, _ = os.wait()
+            pid, status = os.wait()
         except ChildProcessError:
             time.sleep(1)
             continue
         if pid in (d.pid for d in daemons):
             name = "virtlogd" if pid == daemons[0].pid else "libvirtd"
-            print(f"{name} (pid {pid}) exited: stopping the hypervisor's guests", flush=True)
+            print(
+                f"{name} (pid {pid}) exited with wait status {status:#x}: stopping the "
+                "hypervisor's guests",
+                flush=True,
+            )
             stop()
 
 
