@@ -390,6 +390,8 @@ CRM_KEYS = (
     "colocations", "clones", "locations", "init_services", "systemd_services",
 )  # fmt: skip
 _META = 'meta migration-threshold="INFINITY" failure-timeout="5s"'
+# The address in a VIP's resource_params, as ha_relation_data writes it.
+_VIP_ADDRESS = re.compile(r'\b(?:ip|ipv6addr)="([^"]+)"')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -489,9 +491,6 @@ def _deleted_vip_resources(
         if match and match[1] not in addresses:
             deleted.append(_vip_resource_name(service, match[1]))
     return [str(name) for name in deleted] + [name for name in ours if name not in wanted]
-
-
-_VIP_ADDRESS = re.compile(r'\b(?:ip|ipv6addr)="([^"]+)"')
 
 
 def _json(value: str | None, kind: type) -> Any:
