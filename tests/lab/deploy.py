@@ -59,8 +59,12 @@ def charm_available() -> bool:
 def _import_charm():
     root = charm_source()
     for path in (root / "lib", root / "charms/masakari/src"):
-        if str(path) not in sys.path:
-            sys.path.insert(0, str(path))
+        if str(path) in sys.path:
+            sys.path.remove(str(path))
+        sys.path.insert(0, str(path))
+    if "charm" not in sys.modules:
+        # Every charm has a `config` module (src/config.py): masakari's must be the one found.
+        sys.modules.pop("config", None)
     import charm  # noqa: PLC0415 - the charm's own module name
     from charm_common import system as charm_system
 
