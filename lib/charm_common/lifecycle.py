@@ -78,6 +78,10 @@ class ReconcilingCharm(ops.CharmBase):
     def _secrets(self) -> tuple[str, ...]:
         return ()
 
+    def _restart_waits(self, service: str) -> status.Unready | None:
+        """Why a pending restart of `service` must wait (the status to show), or None."""
+        return None
+
     # The one reconcile path ---------------------------------------------------------------------
 
     def _reconcile(self, event: ops.EventBase | None = None) -> None:
@@ -155,6 +159,10 @@ class ReconcilingCharm(ops.CharmBase):
         else:
             steps += ordered
         for index, step in enumerate(steps):
+            waits = self._restart_waits(step[1]) if step[0] == RESTART else None
+            if waits:
+                self._stored.pending = [list(s) for s in steps[index:]] + kept
+                raise waits
             error = self._run_step(step)
             if error:
                 self._stored.pending = [list(s) for s in steps[index:]] + kept

@@ -89,6 +89,11 @@ SERVICES_NOT_RUNNING = _message(
 UNEXPECTED = _message(
     "blocked", "Unexpected {error} in {event} (see juju debug-log); retrying on the next hook"
 )
+RESTART_WAITS = _message(
+    "waiting",
+    "Restart of {service} waits for {what} (at the latest until {deadline} UTC)",
+    (MASAKARI,),
+)
 WAITING_FOR_ADDRESS = _message(
     "waiting", "Waiting for an address on the {endpoint} binding", (MASAKARI, REMOTE)
 )

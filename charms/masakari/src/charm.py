@@ -6,6 +6,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+import time
 from urllib.parse import quote
 
 import ops
@@ -28,12 +29,47 @@ class MasakariCharm(ReconcilingCharm):
 
     def __init__(self, framework: ops.Framework) -> None:
         super().__init__(framework)
-        self._stored.set_default(applied_origin=None)
+        # restart_waits_since: when a restart of masakari-engine began waiting (epoch seconds).
+        self._stored.set_default(applied_origin=None, restart_waits_since=None)
         self._observe_action("openstack-upgrade", self._openstack_upgrade)
         self._observe_action("security-checklist", self._security_checklist)
 
     def _services(self) -> tuple[str, ...]:
         return workload.SERVICES
+
+    def _restart_waits(self, service: str) -> status.Unready | None:
+        """masakari-engine restarts only once no recovery runs, or after max-restart-delay.
+
+        A restart in the middle of a recovery leaves its notification `running` with part of
+        the flow done; the resumer would hand it back to Masakari, but only after its orphan
+        age. Other services restart at once. When the database cannot be asked (before the
+        first migration, MySQL down) there is nothing to protect and the restart goes ahead.
+        """
+        if service != workload.ENGINE:
+            return None
+        running = workload.running_notifications(self.system) or []
+        since = self._stored.restart_waits_since
+        now = time.time()
+        if not running:
+            self._stored.restart_waits_since = None
+            return None
+        if since is None:
+            self._stored.restart_waits_since = since = now
+        delay = self.load_typed_config(MasakariConfig).max_restart_delay
+        if now - since >= delay:
+            logger.warning(
+                "restarting masakari-engine while notification(s) %s run: waited %d s "
+                "(max-restart-delay %d s); the resumer hands them back to Masakari",
+                ", ".join(n["uuid"] for n in running), now - since, delay,
+            )  # fmt: skip
+            self._stored.restart_waits_since = None
+            return None
+        first = running[0]
+        what = f"notification {first['uuid']} ({first['type']})"
+        if len(running) > 1:
+            what += f" and {len(running) - 1} more"
+        deadline = time.strftime("%H:%M:%S", time.gmtime(since + delay))
+        return status.RESTART_WAITS.unready(service=service, what=what, deadline=deadline)
 
     def _secrets(self) -> tuple[str, ...]:
         """The passwords MySQL, RabbitMQ and keystone sent, read raw (valid or not)."""
@@ -301,6 +337,7 @@ class MasakariCharm(ReconcilingCharm):
             api_workers=workers,
             backends=tuple(backends),
             haproxy_timeouts=config.haproxy_timeouts,
+            orphan_age=config.orphan_age,
         )
 
     @staticmethod
@@ -333,9 +370,11 @@ class MasakariCharm(ReconcilingCharm):
     # remove -----------------------------------------------------------------------------------
 
     def _uninstall(self) -> None:
+        self.system.run(["systemctl", "disable", "--now", workload.RESUMER], timeout=60)
         self.system.run(["a2dissite", "-q", "masakari-api"], timeout=60)
         for path in workload.OWNED_FILES:
             self.system.remove_file(path)
+        self.system.run(list(workload.DAEMON_RELOAD), timeout=120)
 
     # Actions ----------------------------------------------------------------------------------
 

@@ -94,6 +94,7 @@ class MasakariConfig(TypedConfig):
     retry_interval: int = option(_seconds)
     lost_notification_age: int = option(_seconds)
     duplicate_notification_window: int = option(integer(0, INT32_MAX, " seconds"))
+    max_restart_delay: int = option(integer(0, INT32_MAX, " seconds"))
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -125,6 +126,19 @@ class MasakariConfig(TypedConfig):
             kind: getattr(self, f"haproxy_{kind}_timeout")
             for kind in ("server", "client", "queue", "connect")
         }
+
+    @property
+    def orphan_age(self) -> int:
+        """Seconds without recorded progress after which a running notification is orphaned.
+
+        A live engine records progress at every step of a recovery flow; its longest silent
+        wait is one of Masakari's `wait_period_after_*` timers. A minute more is left for a
+        slow Nova API call and clock skew between units.
+        """
+        return 60 + max(
+            self.evacuation_delay, self.evacuation_timeout, self.power_off_timeout,
+            self.power_on_timeout,
+        )  # fmt: skip
 
     @property
     def engine(self) -> dict[str, int]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import pathlib
 import re
 
@@ -19,22 +20,33 @@ PACKAGES = (
     "haproxy",
 )
 RELEASE_PACKAGE = "masakari-common"
-SERVICES = ("haproxy", "apache2", "masakari-engine")
+ENGINE = "masakari-engine"
+RESUMER = "masakari-recovery-resumer"  # the charm's own unit: see masakari_recovery.py
+SERVICES = ("haproxy", "apache2", ENGINE, RESUMER)
 
 MASAKARI_CONF = "/etc/masakari/masakari.conf"
 API_SITE = "/etc/apache2/sites-available/masakari-api.conf"
 HAPROXY_CFG = "/etc/haproxy/haproxy.cfg"
 KEYSTONE_CA = "/etc/masakari/keystone-ca.pem"
 RABBIT_CA = "/etc/masakari/rabbit-ca.pem"
-# What `remove` takes away: the API site and the CAs are the charm's alone (masakari.conf and
-# haproxy.cfg are the packages' conffiles and stay for them).
-OWNED_FILES = (API_SITE, KEYSTONE_CA, RABBIT_CA)
+# masakari_recovery.py beside this module, installed where an upgrade of the charm cannot move
+# it from under the running resumer; the machine's python3 runs it (Masakari's SQLAlchemy).
+RECOVERY_SCRIPT = "/usr/local/lib/charm-masakari/masakari_recovery.py"
+RESUMER_UNIT = f"/etc/systemd/system/{RESUMER}.service"
+RESUME_EVERY = 30  # seconds between two looks for orphaned notifications
+SYSTEM_PYTHON = "/usr/bin/python3"
+_RECOVERY_SOURCE = pathlib.Path(__file__).with_name("masakari_recovery.py")
+DAEMON_RELOAD = ("systemctl", "daemon-reload")  # systemd reads a changed unit only then
+# What `remove` takes away: the API site, the CAs and the resumer are the charm's alone
+# (masakari.conf and haproxy.cfg are the packages' conffiles and stay for them).
+OWNED_FILES = (API_SITE, KEYSTONE_CA, RABBIT_CA, RESUMER_UNIT, RECOVERY_SCRIPT)
 
 PUBLIC_PORT = 15868  # haproxy: what keystone's catalog points at
 API_PORT = 15858  # apache2 mod_wsgi behind haproxy, as the reactive charm laid it out
 _NAMES = {
     "keystone_ca": KEYSTONE_CA, "rabbit_ca": RABBIT_CA,
-    "public_port": PUBLIC_PORT, "api_port": API_PORT,
+    "public_port": PUBLIC_PORT, "api_port": API_PORT, "masakari_conf": MASAKARI_CONF,
+    "recovery_script": RECOVERY_SCRIPT, "resume_every": RESUME_EVERY,
 }  # fmt: skip
 _TEMPLATES = template_environment(pathlib.Path(__file__).parent.parent / "templates")
 
@@ -79,6 +91,7 @@ class MasakariContext:
     api_workers: int
     backends: tuple[tuple[str, str], ...]  # (unit name, address) of every masakari-api
     haproxy_timeouts: dict[str, int]
+    orphan_age: int  # seconds without progress after which a running notification is resumed
 
     @property
     def wsgi_script(self) -> str:
@@ -95,11 +108,17 @@ def render(ctx: MasakariContext) -> list[ManagedFile]:
     files = [
         # Holds the service, database and broker passwords: root-owned, group-readable only.
         ManagedFile(MASAKARI_CONF, template("masakari.conf.j2"), "root", "masakari", 0o640,
-                    ("apache2", "masakari-engine")),
+                    ("apache2", ENGINE, RESUMER)),
         ManagedFile(API_SITE, template("masakari-api.conf.j2"), "root", "root", 0o644,
                     ("apache2",), (("a2enmod", "-q", "wsgi"), ("a2ensite", "-q", "masakari-api"))),
         ManagedFile(HAPROXY_CFG, template("haproxy.cfg.j2"), "root", "haproxy", 0o640,
                     ("haproxy",)),
+    ]  # fmt: skip
+    files += [
+        ManagedFile(RECOVERY_SCRIPT, _RECOVERY_SOURCE.read_bytes(), "root", "root", 0o644,
+                    (RESUMER,)),
+        ManagedFile(RESUMER_UNIT, template("masakari-recovery-resumer.service.j2"), "root",
+                    "root", 0o644, (RESUMER,), (DAEMON_RELOAD, ("systemctl", "enable", RESUMER))),
     ]  # fmt: skip
     if ctx.keystone.ca_cert:
         files.append(ManagedFile(KEYSTONE_CA, ctx.keystone.ca_cert, "root", "masakari", 0o644,
@@ -108,6 +127,20 @@ def render(ctx: MasakariContext) -> list[ManagedFile]:
         files.append(ManagedFile(RABBIT_CA, ctx.rabbit_ca, "root", "masakari", 0o644,
                                  ("apache2", "masakari-engine")))  # fmt: skip
     return files
+
+
+def running_notifications(system: System) -> list[dict] | None:
+    """The notifications Masakari's database shows `running` ({"uuid", "type",
+    "last_activity"} each); None when the database cannot be asked (not yet migrated, down)."""
+    result = system.run(
+        [SYSTEM_PYTHON, RECOVERY_SCRIPT, "--config-file", MASAKARI_CONF, "running"], timeout=60
+    )
+    if not result.ok:
+        return None
+    try:
+        return json.loads(result.stdout)
+    except ValueError:
+        return None
 
 
 def install(system: System, source: str | None) -> None:

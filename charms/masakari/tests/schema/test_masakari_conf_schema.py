@@ -58,6 +58,7 @@ BASE = workload.MasakariContext(
     api_workers=2,
     backends=(("masakari-0", "10.5.0.40"),),
     haproxy_timeouts={"server": 90000, "client": 90000, "queue": 9000, "connect": 9000},
+    orphan_age=240,
 )
 
 CASES = {
