@@ -43,6 +43,7 @@ class ReconcilingCharm(ops.CharmBase):
         super().__init__(framework)
         # pending: [["run", *argv] | ["restart", service], ...] in the order they were queued.
         self._stored.set_default(paused=False, pending=[])
+        self._adopt_previous_revision()
         for event in (
             self.on.install, self.on.upgrade_charm, self.on.config_changed, self.on.start,
             self.on.update_status, self.on.leader_elected,
@@ -63,6 +64,22 @@ class ReconcilingCharm(ops.CharmBase):
         ):  # fmt: skip
             if action in self.meta.actions:
                 self._observe_action(action, handler)
+
+    def _adopt_previous_revision(self) -> None:
+        """Queue the restarts the previous charm revision stored under its own keys.
+
+        It kept failed restarts in `pending_restarts` (masakari, masakari-monitors) or
+        `restart_pending` (pacemaker-remote); after upgrade-charm the files on disk are already
+        the changed ones, so those keys are the only record that a restart is still due.
+        """
+        previous = list(getattr(self._stored, "pending_restarts", None) or [])
+        if getattr(self._stored, "restart_pending", False):
+            previous += self._services()
+        if previous:
+            self.queue(*((RESTART, str(service)) for service in previous))
+        for key, empty in (("pending_restarts", []), ("restart_pending", False)):
+            if getattr(self._stored, key, empty) != empty:
+                setattr(self._stored, key, empty)
 
     # What a charm provides ----------------------------------------------------------------------
 

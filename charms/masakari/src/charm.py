@@ -128,7 +128,7 @@ class MasakariCharm(ReconcilingCharm):
     def _ensure_installed(self, config: MasakariConfig) -> bool:
         """Install, or upgrade to a changed origin; True when an action-managed upgrade waits."""
         installed = workload.installed_release(self.system) is not None
-        wanted = config.openstack_origin
+        wanted = config.origin.source  # as the previous revision stored it: stripped
         if installed and self._stored.applied_origin == wanted:
             return False
         if installed and config.action_managed_upgrade and self._stored.applied_origin:
@@ -145,7 +145,7 @@ class MasakariCharm(ReconcilingCharm):
             ),
             f"check openstack-origin ({origin.display}) and the machine's apt access",
         )
-        self._stored.applied_origin = config.openstack_origin
+        self._stored.applied_origin = config.origin.source
 
     # What we send -----------------------------------------------------------------------------
 
@@ -386,7 +386,7 @@ class MasakariCharm(ReconcilingCharm):
             )
         try:
             config = self._config()
-            if self._stored.applied_origin == config.openstack_origin:
+            if self._stored.applied_origin == config.origin.source:
                 return {"outcome": f"already at {config.origin.display}: nothing to do"}
             self._install(config)
         except status.Unready as unready:

@@ -582,3 +582,20 @@ def test_restart_services_restarts_enabled_monitors_or_refuses_while_paused(
     paused = ctx.run(ctx.on.action("pause"), ready)
     with pytest.raises(testing.ActionFailed, match="paused: run the resume action"):
         ctx.run(ctx.on.action("restart-services"), paused)
+
+
+# upgrade-charm from the previous revision -------------------------------------------------------
+
+
+def test_upgrade_charm_keeps_the_previous_revisions_pending_restarts(ctx, system, ready_state):
+    """The previous revision stored `pending_restarts`; the files on disk are unchanged by now,
+    so only that list says the monitor still runs with its old configuration."""
+    first = ctx.run(ctx.on.config_changed(), ready_state)
+    system.restarts.clear()
+    service = workload.MONITORS["instance"].service
+    old = testing.StoredState(owner_path="MasakariMonitorsCharm", content={
+        "paused": False, "disabled": [], "pending_restarts": [service],
+    })  # fmt: skip
+    out = ctx.run(ctx.on.upgrade_charm(), dataclasses.replace(first, stored_states={old}))
+    assert system.restarts == [service]
+    assert out.unit_status == testing.ActiveStatus("Unit is ready")

@@ -612,3 +612,40 @@ def test_a_failed_restart_blocks_and_is_retried_on_the_next_hook(ctx, system, re
     retried = ctx.run(ctx.on.update_status(), changed)
     assert system.restarts[restarts:] == ["apache2", "masakari-engine", workload.RESUMER]
     assert retried.unit_status == testing.ActiveStatus("Unit is ready")
+
+
+# upgrade-charm from the previous revision -------------------------------------------------------
+
+
+def test_upgrade_charm_keeps_the_previous_revisions_pending_restarts(ctx, system, ready_state):
+    """The previous revision stored `pending_restarts` (restarts that failed after a changed
+    file); the files on disk are unchanged by now, so only that list says they are due."""
+    first = ctx.run(ctx.on.config_changed(), ready_state)
+    system.restarts.clear()
+    old = testing.StoredState(owner_path="MasakariCharm", content={
+        "applied_origin": "distro", "paused": False, "pending_restarts": ["apache2"],
+    })  # fmt: skip
+    out = ctx.run(ctx.on.upgrade_charm(), dataclasses.replace(first, stored_states={old}))
+    assert system.restarts == ["apache2"]
+    assert out.unit_status == testing.ActiveStatus("Unit is ready")
+    ctx.run(ctx.on.update_status(), out)
+    assert system.restarts == ["apache2"]
+
+
+@pytest.mark.parametrize("managed", [True, False])
+def test_upgrade_charm_with_the_previous_revisions_applied_origin_reinstalls_nothing(
+    ctx, system, ready_state, managed
+):
+    """The previous revision stored the parsed origin (surrounding white space stripped); the
+    same origin, written with a trailing space or newline-free padding, is no upgrade."""
+    config = {"openstack-origin": " cloud:noble-epoxy ", "action-managed-upgrade": managed}
+    first = ctx.run(ctx.on.config_changed(), dataclasses.replace(ready_state, config=config))
+    system.sources.clear()
+    restarts = len(system.restarts)
+    old = testing.StoredState(owner_path="MasakariCharm", content={
+        "applied_origin": "cloud:noble-epoxy", "paused": False, "pending_restarts": [],
+    })  # fmt: skip
+    out = ctx.run(ctx.on.upgrade_charm(), dataclasses.replace(first, stored_states={old}))
+    assert out.unit_status == testing.ActiveStatus("Unit is ready")
+    assert system.sources == []
+    assert system.restarts[restarts:] == []

@@ -392,3 +392,23 @@ def test_pause_stops_pacemaker_remote_until_resume_even_when_the_key_changes(
     assert system.paused == set() and "pacemaker_remote" in system.running
     assert system.restarts == ["pacemaker_remote"]  # resume started it with the new key
     assert resumed.unit_status == testing.ActiveStatus(f"Remote node {FQDN} online in cluster")
+
+
+# upgrade-charm from the previous revision -------------------------------------------------------
+
+
+def test_upgrade_charm_keeps_the_previous_revisions_pending_restart(ctx, system, ready_state):
+    """The previous revision stored `restart_pending` (a failed restart after a new authkey);
+    the authkey on disk is unchanged by now, so only that flag says pacemaker_remote still
+    runs with the old key."""
+    first = ctx.run(ctx.on.config_changed(), ready_state)
+    system.restarts.clear()
+    old = testing.StoredState(
+        owner_path="PacemakerRemoteCharm", content={"paused": False, "restart_pending": True}
+    )
+    out = ctx.run(ctx.on.upgrade_charm(), dataclasses.replace(first, stored_states={old}))
+    assert system.restarts == ["pacemaker_remote"]
+    assert out.unit_status.name == "active"
+    again = ctx.run(ctx.on.update_status(), out)
+    assert system.restarts == ["pacemaker_remote"]
+    assert again.unit_status.name == "active"
