@@ -48,14 +48,14 @@ class MasakariMonitorsCharm(ReconcilingCharm):
         config = self.load_typed_config(MonitorsConfig)
         self._ensure_installed(config)
         node_name = self._node_name()
-        identity = self._received()
+        identity, vault_ca = self._received()
         for relation in self.model.relations["identity-credentials"]:
             # Only the user and project: keystone grants its admin role (`admin-role`, "Admin"
             # by default), which Masakari's API policy checks for every notification
             # (role:admin, compared case-insensitively). Asking for requested_roles=admin could
             # make keystone try to create a role that exists under another case and fail.
             relations.publish(relation, self.unit, {"username": USERNAME, "project": PROJECT})
-        ctx = self._context(config, node_name, identity)
+        ctx = self._context(config, node_name, identity, vault_ca)
         self._check_hostname(node_name)
         if (
             config.host_monitoring_driver == workload.FENCE_CONFIRMED_DRIVER
@@ -112,10 +112,15 @@ class MasakariMonitorsCharm(ReconcilingCharm):
 
     # Relations ------------------------------------------------------------------------------
 
-    def _received(self) -> relations.ServiceCredentials | None:
-        relation = self.model.get_relation("identity-credentials")
+    def _received(self) -> tuple[relations.ServiceCredentials | None, bytes | None]:
+        """keystone's credentials, and the CA (and chain) vault publishes on `certificates`."""
+        identity = self.model.get_relation("identity-credentials")
+        vault = self.model.get_relation("certificates")
         try:
-            return relations.read_identity_credentials(relation) if relation else None
+            return (
+                relations.read_identity_credentials(identity) if identity else None,
+                relations.read_certificates_ca(vault) if vault else None,
+            )
         except relations.RelationDataError as error:
             raise status.INVALID_RELATION_DATA.unready(detail=str(error)) from None
 
@@ -124,6 +129,7 @@ class MasakariMonitorsCharm(ReconcilingCharm):
         config: MonitorsConfig,
         node_name: str,
         identity: relations.ServiceCredentials | None,
+        vault_ca: bytes | None,
     ) -> workload.MonitorsContext:
         missing = [name for name in REQUIRED_RELATIONS if not self.model.relations[name]]
         if missing:
@@ -146,7 +152,7 @@ class MasakariMonitorsCharm(ReconcilingCharm):
                 project_domain=identity.project_domain,
                 region=region,
                 interface=config.interface,
-                ca_cert=identity.ca_cert or self._certificates_ca(),
+                ca_cert=identity.ca_cert or vault_ca,
             ),
             enabled=config.enabled,
             host_driver=config.host_monitoring_driver,
@@ -159,15 +165,6 @@ class MasakariMonitorsCharm(ReconcilingCharm):
             process_list=config.processes,
             libvirt_group="libvirt" if workload.group_exists(self.system, "libvirt") else None,
         )
-
-    def _certificates_ca(self) -> bytes | None:
-        """The CA (and chain) a tls-certificates provider such as vault publishes, PEM."""
-        for relation in self.model.relations["certificates"]:
-            for _unit, data in relations.remote_units_data(relation):
-                if data.get("ca"):
-                    parts = (data["ca"], data.get("chain") or "")
-                    return "".join(f"{part.strip()}\n" for part in parts if part).encode()
-        return None
 
     def _check_hostname(self, node_name: str) -> None:
         """Nova and Pacemaker must know this hypervisor by the name the monitors report."""

@@ -25,12 +25,13 @@ REQUIRED_RELATIONS = ("shared-db", "amqp", "identity-service")
 
 
 class MasakariCharm(ReconcilingCharm):
-    RELATIONS = (*REQUIRED_RELATIONS, "ha", "cluster")
+    RELATIONS = (*REQUIRED_RELATIONS, "ha", "cluster", "certificates")
 
     def __init__(self, framework: ops.Framework) -> None:
         super().__init__(framework)
         # restart_waits_since: when a restart of masakari-engine began waiting (epoch seconds).
-        self._stored.set_default(applied_origin=None, restart_waits_since=None)
+        # tls_serving: apache serves vault's certificate, so keystone has https:// endpoints.
+        self._stored.set_default(applied_origin=None, restart_waits_since=None, tls_serving=False)
         self._observe_action("openstack-upgrade", self._openstack_upgrade)
         self._observe_action("security-checklist", self._security_checklist)
 
@@ -72,15 +73,20 @@ class MasakariCharm(ReconcilingCharm):
         return status.RESTART_WAITS.unready(service=service, what=what, deadline=deadline)
 
     def _secrets(self) -> tuple[str, ...]:
-        """The passwords MySQL, RabbitMQ and keystone sent, read raw (valid or not)."""
-        return tuple(
+        """The passwords MySQL, RabbitMQ and keystone sent and the private keys vault issued
+        this unit, read raw (valid or not)."""
+        found = [
             data[key]
             for endpoint in REQUIRED_RELATIONS
             for relation in self.model.relations[endpoint]
             for _unit, data in relations.remote_units_data(relation)
             for key in ("password", "service_password")
             if data.get(key)
-        )
+        ]
+        for relation in self.model.relations["certificates"]:
+            for _unit, data in relations.remote_units_data(relation):
+                found += relations.issued_keys(data, self.unit.name)
+        return tuple(found)
 
     # The one reconcile path -----------------------------------------------------------------
 
@@ -96,14 +102,24 @@ class MasakariCharm(ReconcilingCharm):
         # Everything we send and everything we read is checked before anything is published.
         outgoing = self._outgoing(config)
         received = self._received()
+        tls = self._certificate(config)
         for endpoint, data in outgoing:
             relations.publish(endpoint, self.unit, data)
         self.unit.set_ports(workload.PUBLIC_PORT)
-        ctx = self._context(config, release.name, *received)
+        ctx = self._context(config, release.name, *received, tls)
         self.write_files(workload.render(ctx))
+        if tls is None:
+            self._remove_tls_files()
         self._ensure_database_migrated(release.name, ctx)
         self.apply_pending()
         self.check_running()
+        if self._stored.tls_serving != (tls is not None):
+            # apache now serves what the endpoints must say: https once vault's certificate is
+            # in place, http again once it is gone; keystone learns it in this same hook.
+            self._stored.tls_serving = tls is not None
+            for relation, data in self._outgoing(config):
+                if relation.name == "identity-service":
+                    relations.publish(relation, self.unit, data)
         ready = status.READY_CLUSTERED if self._clustered() else status.READY
         return status.with_notes(ready.status(), [
             status.UPGRADE_AVAILABLE.text(origin=config.origin.display) if upgrade_pending else "",
@@ -157,6 +173,10 @@ class MasakariCharm(ReconcilingCharm):
             out.append((relation, {"database": SERVICE, "username": SERVICE, "hostname": address}))
         for relation in self.model.relations["amqp"]:
             out.append((relation, {"username": SERVICE, "vhost": SERVICE}))
+        for relation in self.model.relations["certificates"]:
+            out.append((relation, relations.certificate_request(
+                self.unit.name, {self._common_name(config): self._certificate_sans(config)}
+            )))  # fmt: skip
         if self.model.relations["identity-service"]:
             urls = {kind: self._endpoint_url(kind, config) for kind in ENDPOINT_TYPES}
             for relation in self.model.relations["identity-service"]:
@@ -206,6 +226,14 @@ class MasakariCharm(ReconcilingCharm):
         return found
 
     def _endpoint_url(self, kind: str, config: MasakariConfig) -> str:
+        host = self._endpoint_host(kind, config)
+        if ":" in host:
+            host = f"[{host}]"
+        scheme = "https" if self._stored.tls_serving else "http"
+        return f"{scheme}://{host}:{workload.PUBLIC_PORT}/v1/%(tenant_id)s"
+
+    def _endpoint_host(self, kind: str, config: MasakariConfig) -> str:
+        """os-<kind>-hostname; the VIP once clustered; else this unit's address for <kind>."""
         host = config.hostname(kind)
         address = self._address(kind, config)  # checked even when a host name overrides it
         if not host and config.vips and self._clustered():
@@ -217,10 +245,36 @@ class MasakariCharm(ReconcilingCharm):
                 and ipaddress.ip_address(vip) in interface.subnet
             ]  # fmt: skip
             host = (in_network or list(config.vips))[0]
-        host = host or address
-        if ":" in host:
-            host = f"[{host}]"
-        return f"http://{host}:{workload.PUBLIC_PORT}/v1/%(tenant_id)s"
+        return host or address
+
+    def _common_name(self, config: MasakariConfig) -> str:
+        """The CN asked of vault: os-public-hostname, else the first VIP, else the address
+        (not whether hacluster has clustered yet, so the name does not change when it does)."""
+        return config.hostname("public") or (config.vips or (self._address("public", config),))[0]
+
+    def _certificate_sans(self, config: MasakariConfig) -> list[str]:
+        """Every name and address a client may reach this unit's API by."""
+        names = [config.hostname(kind) for kind in ENDPOINT_TYPES if config.hostname(kind)]
+        addresses = [self._address(kind, config) for kind in ENDPOINT_TYPES]
+        return [*names, *config.vips, *addresses, *(str(i.address) for i in self._interfaces())]
+
+    def _certificate(self, config: MasakariConfig) -> relations.ServerCertificate | None:
+        relation = self.model.get_relation("certificates")
+        if relation is None:
+            return None
+        try:
+            return relations.read_server_certificate(
+                relation, self.unit.name, self._common_name(config)
+            )
+        except relations.RelationDataError as error:
+            raise status.INVALID_RELATION_DATA.unready(detail=str(error)) from None
+
+    def _remove_tls_files(self) -> None:
+        """Back to plain HTTP: vault's key and CA leave the machine."""
+        for path in (workload.TLS_CERT, workload.TLS_KEY):
+            self.system.remove_file(path)
+        if self.system.remove_file(workload.TRUSTED_CA):
+            self.queue(("run", *workload.UPDATE_CA_CERTIFICATES))
 
     def _ha_data(self, config: MasakariConfig, relation: ops.Relation) -> dict[str, str]:
         vips, detected = [], []
@@ -288,6 +342,7 @@ class MasakariCharm(ReconcilingCharm):
         database: relations.Database | None,
         bus: relations.MessageBus | None,
         identity: relations.ServiceCredentials | None,
+        tls: relations.ServerCertificate | None,
     ) -> workload.MasakariContext:
         required = list(REQUIRED_RELATIONS) + (["ha"] if config.vips else [])
         missing = [name for name in required if not self.model.relations[name]]
@@ -338,6 +393,7 @@ class MasakariCharm(ReconcilingCharm):
             backends=tuple(backends),
             haproxy_timeouts=config.haproxy_timeouts,
             orphan_age=config.orphan_age,
+            tls=tls,
         )
 
     @staticmethod

@@ -9,6 +9,7 @@ import re
 
 from charm_common.files import ManagedFile, template_environment
 from charm_common.origin import RELEASES, release_major, release_of
+from charm_common.relations import ServerCertificate
 from charm_common.system import RunResult, System
 
 PACKAGES = (
@@ -32,14 +33,25 @@ RABBIT_CA = "/etc/masakari/rabbit-ca.pem"
 # masakari_recovery.py beside this module, installed where an upgrade of the charm cannot move
 # it from under the running resumer; the machine's python3 runs it (Masakari's SQLAlchemy).
 RECOVERY_SCRIPT = "/usr/local/lib/charm-masakari/masakari_recovery.py"
+# vault's certificate for the API (leaf + chain) and its key, read by apache's root process.
+TLS_CERT = "/etc/apache2/ssl/masakari/cert.pem"
+TLS_KEY = "/etc/apache2/ssl/masakari/key.pem"
+# vault's CA in the system trust store, for everything on the machine that calls the API or
+# another service vault certified (the openstack client, masakari's own Nova/keystone calls).
+TRUSTED_CA = "/usr/local/share/ca-certificates/masakari-certificates-ca.crt"
+UPDATE_CA_CERTIFICATES = ("update-ca-certificates", "--fresh")
 RESUMER_UNIT = f"/etc/systemd/system/{RESUMER}.service"
 RESUME_EVERY = 30  # seconds between two looks for orphaned notifications
 SYSTEM_PYTHON = "/usr/bin/python3"
 _RECOVERY_SOURCE = pathlib.Path(__file__).with_name("masakari_recovery.py")
 DAEMON_RELOAD = ("systemctl", "daemon-reload")  # systemd reads a changed unit only then
+ENABLE_MODULES = ("a2enmod", "-q")
 # What `remove` takes away: the API site, the CAs and the resumer are the charm's alone
 # (masakari.conf and haproxy.cfg are the packages' conffiles and stay for them).
-OWNED_FILES = (API_SITE, KEYSTONE_CA, RABBIT_CA, RESUMER_UNIT, RECOVERY_SCRIPT)
+OWNED_FILES = (
+    API_SITE, KEYSTONE_CA, RABBIT_CA, RESUMER_UNIT, RECOVERY_SCRIPT, TLS_CERT, TLS_KEY,
+    TRUSTED_CA,
+)  # fmt: skip
 
 PUBLIC_PORT = 15868  # haproxy: what keystone's catalog points at
 API_PORT = 15858  # apache2 mod_wsgi behind haproxy, as the reactive charm laid it out
@@ -47,6 +59,7 @@ _NAMES = {
     "keystone_ca": KEYSTONE_CA, "rabbit_ca": RABBIT_CA,
     "public_port": PUBLIC_PORT, "api_port": API_PORT, "masakari_conf": MASAKARI_CONF,
     "recovery_script": RECOVERY_SCRIPT, "resume_every": RESUME_EVERY,
+    "tls_cert": TLS_CERT, "tls_key": TLS_KEY,
 }  # fmt: skip
 _TEMPLATES = template_environment(pathlib.Path(__file__).parent.parent / "templates")
 
@@ -92,6 +105,7 @@ class MasakariContext:
     backends: tuple[tuple[str, str], ...]  # (unit name, address) of every masakari-api
     haproxy_timeouts: dict[str, int]
     orphan_age: int  # seconds without progress after which a running notification is resumed
+    tls: ServerCertificate | None = dataclasses.field(default=None, repr=False)  # from vault
 
     @property
     def wsgi_script(self) -> str:
@@ -110,7 +124,7 @@ def render(ctx: MasakariContext) -> list[ManagedFile]:
         ManagedFile(MASAKARI_CONF, template("masakari.conf.j2"), "root", "masakari", 0o640,
                     ("apache2", ENGINE, RESUMER)),
         ManagedFile(API_SITE, template("masakari-api.conf.j2"), "root", "root", 0o644,
-                    ("apache2",), (("a2enmod", "-q", "wsgi"), ("a2ensite", "-q", "masakari-api"))),
+                    ("apache2",), ((*ENABLE_MODULES, "wsgi"), ("a2ensite", "-q", "masakari-api"))),
         ManagedFile(HAPROXY_CFG, template("haproxy.cfg.j2"), "root", "haproxy", 0o640,
                     ("haproxy",)),
     ]  # fmt: skip
@@ -120,6 +134,16 @@ def render(ctx: MasakariContext) -> list[ManagedFile]:
         ManagedFile(RESUMER_UNIT, template("masakari-recovery-resumer.service.j2"), "root",
                     "root", 0o644, (RESUMER,), (DAEMON_RELOAD, ("systemctl", "enable", RESUMER))),
     ]  # fmt: skip
+    if ctx.tls:
+        site_commands = ((*ENABLE_MODULES, "ssl", "headers"),)
+        files += [
+            # Leaf and key: apache's root process reads them at (re)start.
+            ManagedFile(TLS_CERT, ctx.tls.certificate_with_chain, "root", "root", 0o640,
+                        ("apache2",), site_commands),
+            ManagedFile(TLS_KEY, ctx.tls.key.encode(), "root", "root", 0o600, ("apache2",)),
+            ManagedFile(TRUSTED_CA, ctx.tls.ca.encode(), "root", "root", 0o644, (),
+                        (UPDATE_CA_CERTIFICATES,)),
+        ]  # fmt: skip
     if ctx.keystone.ca_cert:
         files.append(ManagedFile(KEYSTONE_CA, ctx.keystone.ca_cert, "root", "masakari", 0o644,
                                  ("apache2", "masakari-engine")))  # fmt: skip

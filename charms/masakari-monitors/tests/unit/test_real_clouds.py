@@ -77,3 +77,13 @@ def test_remove_takes_away_drop_ins_files_and_the_driver(ctx, system, ready_stat
     ctx.run(ctx.on.remove(), ready)
     assert [p for p in ours if p in system.files] == []
     assert HOST not in system.running
+
+
+def test_a_vault_ca_that_is_not_pem_blocks_naming_the_key(ctx, system, ready_state):
+    from .relation_data import vault
+
+    state = dataclasses.replace(ready_state, relations=[*ready_state.relations, vault("garbage")])
+    out = ctx.run(ctx.on.config_changed(), state)
+    assert out.unit_status == testing.BlockedStatus(
+        "Invalid relation data: certificates ca from vault/0: not a PEM certificate"
+    )

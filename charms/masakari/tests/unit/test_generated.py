@@ -5,6 +5,7 @@ writes and publishes nothing. Seeds are fixed (tests/generated_inputs.py)."""
 from __future__ import annotations
 
 import dataclasses
+import json
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -81,8 +82,16 @@ def relation_sets():
     db = shared_db().remote_units_data[0]
     bus = rabbitmq().remote_units_data
     identity = identity_service().remote_units_data[0]
+    vault = {
+        "ca": "-----BEGIN CERTIFICATE-----\nMIIroot\n-----END CERTIFICATE-----",
+        "masakari_0.processed_requests": json.dumps({"192.0.2.0": {
+            "cert": "-----BEGIN CERTIFICATE-----\nMIIleaf\n-----END CERTIFICATE-----",
+            "key": "-----BEGIN RSA PRIVATE KEY-----\nMIIEvault-issued-key\n-----END RSA "
+            "PRIVATE KEY-----",
+        }}),
+    }  # fmt: skip
     return st.tuples(
-        mutated(db), mutated(bus[0]), mutated(bus[1]), mutated(identity),
+        mutated(db), mutated(bus[0]), mutated(bus[1]), mutated(identity), mutated(vault),
         st.dictionaries(st.sampled_from(["internal-address", "private-address"]), nasty_text,
                         max_size=2),
     )  # fmt: skip
@@ -91,14 +100,16 @@ def relation_sets():
 @GENERATED
 @given(data=relation_sets())
 def test_generated_relation_data_ends_in_a_catalog_status_and_a_clean_masakari_conf(data):
-    db, bus0, bus1, identity, peer = data
+    db, bus0, bus1, identity, vault, peer = data
     state = testing.State(leader=True, relations=[
         dataclasses.replace(shared_db(), remote_units_data={0: db}),
         dataclasses.replace(rabbitmq(), remote_units_data={0: bus0, 1: bus1}),
         dataclasses.replace(identity_service(), remote_units_data={0: identity}),
         cluster(peers={1: peer}),
+        testing.Relation("certificates", remote_app_name="vault", remote_units_data={0: vault}),
     ])  # fmt: skip
     out, system, ctx = UNIT.run(state)
     sent = [d.get(k, "") for d in (db, bus0, bus1, identity)
             for k in ("password", "service_password")]  # fmt: skip
+    sent.append("MIIEvault-issued-key")  # the key vault issued (when the mutation kept it)
     check_outcome(out, system, [*SECRETS, *sent], INIS, ctx.juju_log)
