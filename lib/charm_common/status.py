@@ -138,6 +138,17 @@ NODE_OFFLINE = _message(
     "waiting", "Remote node {node} known to the cluster but offline", (REMOTE,)
 )
 NODE_UNKNOWN = _message("waiting", "Remote node {node} not yet known to the cluster", (REMOTE,))
+CONNECTION_TIMING = _message(
+    "note",
+    "connection checked every {interval} s (timeout {timeout} s, start timeout {start} s)",
+    (REMOTE,),
+)
+CLUSTER_REFUSED = _message(
+    "blocked",
+    "The cluster refused this node's connection settings ({detail}); check "
+    "connection-monitor-interval, connection-monitor-timeout and connection-start-timeout",
+    (REMOTE,),
+)
 NODE_NAME_MISMATCH = _message(
     "blocked",
     "Node name mismatch: the cluster has {cluster_name}, nova-compute uses {node}; "

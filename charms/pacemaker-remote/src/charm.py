@@ -75,7 +75,7 @@ class PacemakerRemoteCharm(ReconcilingCharm):
             raise status.HOST_NAME_MISMATCH.unready(
                 detail=mismatch.removeprefix("Host name mismatch: ")
             )
-        return self._cluster_status(node_name)
+        return self._cluster_status(node_name, config)
 
     def _binding_address(self, relation: ops.Relation) -> str:
         binding = self.model.get_binding(relation)
@@ -84,7 +84,7 @@ class PacemakerRemoteCharm(ReconcilingCharm):
             raise status.WAITING_FOR_ADDRESS.unready(endpoint=ENDPOINT)
         return str(address)
 
-    def _cluster_status(self, node_name: str) -> ops.StatusBase:
+    def _cluster_status(self, node_name: str, config: RemoteConfig) -> ops.StatusBase:
         """What the cluster says of this node, when crm_mon answers through pacemaker_remoted."""
         try:
             nodes = pacemaker.cluster_nodes(self.system)
@@ -94,7 +94,10 @@ class PacemakerRemoteCharm(ReconcilingCharm):
             return status.READY.status()
         node = nodes.get(node_name)
         if node and node.online:
-            return status.NODE_ONLINE.status(node=node_name)
+            return status.with_notes(
+                status.NODE_ONLINE.status(node=node_name),
+                [self._tune_connection(node_name, config)],
+            )
         if node:
             return status.NODE_OFFLINE.status(node=node_name)
         short = node_name.split(".")[0]
@@ -105,6 +108,41 @@ class PacemakerRemoteCharm(ReconcilingCharm):
             # e.g. a node created by an old charm version under another form of the host name.
             return status.NODE_NAME_MISMATCH.status(cluster_name=same_host[0], node=node_name)
         return status.NODE_UNKNOWN.status(node=node_name)
+
+    def _tune_connection(self, node_name: str, config: RemoteConfig) -> str:
+        """Set this node's connection ops as configured (idempotent, every hook); the note
+        saying what the cluster now has, or "" when nothing is configured."""
+        wanted = (
+            config.connection_monitor_interval, config.connection_monitor_timeout,
+            config.connection_start_timeout,
+        )  # fmt: skip
+        if not any(wanted):
+            return ""
+        try:
+            current = pacemaker.connection_timing(self.system, node_name)
+        except pacemaker.ClusterStatusError as error:
+            logger.info("connection settings not readable yet: %s", error)
+            return ""
+        if current is None:
+            return ""
+        for change in pacemaker.timing_changes(node_name, current, *wanted):
+            result = self.system.run(
+                ["cibadmin", "--modify", "--xml-text", change], timeout=pacemaker.CIBADMIN_TIMEOUT
+            )
+            if not result.ok:
+                detail = (result.stderr.strip().splitlines() or [f"exit {result.returncode}"])[-1]
+                logger.error("cibadmin --modify %s failed: %s", change, detail)
+                raise status.CLUSTER_REFUSED.unready(detail=detail[:120])
+            logger.info("set %s on the cluster", change)
+        try:
+            current = pacemaker.connection_timing(self.system, node_name) or current
+        except pacemaker.ClusterStatusError as error:
+            logger.info("connection settings not readable after the change: %s", error)
+        return status.CONNECTION_TIMING.text(
+            interval=current.monitor_interval or "?",
+            timeout=current.monitor_timeout or 20,
+            start=current.start_timeout or 20,
+        )
 
     # remove -----------------------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 
-from charm_common.config import TypedConfig, check_service_address, option, text
+from charm_common.config import TypedConfig, check_service_address, integer, option, text
 
 
 def _remote_address(name: str, value: str) -> None:
@@ -26,6 +26,10 @@ class RemoteConfig(TypedConfig):
     enable_stonith: bool
     enable_resources: bool
     remote_address: str = option(_remote_address)
+    # Seconds; 0 leaves the cluster's value (hacluster's monitor 30 s, Pacemaker's 20 s timeout).
+    connection_monitor_interval: int = option(integer(0, 3600, " seconds"))
+    connection_monitor_timeout: int = option(integer(0, 3600, " seconds"))
+    connection_start_timeout: int = option(integer(0, 3600, " seconds"))
 
     @property
     def address(self) -> str | None:
