@@ -34,6 +34,8 @@ class MasakariCharm(ReconcilingCharm):
         self._stored.set_default(applied_origin=None, restart_waits_since=None, tls_serving=False)
         self._observe_action("openstack-upgrade", self._openstack_upgrade)
         self._observe_action("security-checklist", self._security_checklist)
+        self._observe_action("list-notifications", self._list_notifications)
+        self._observe_action("list-segments", self._list_segments)
 
     def _services(self) -> tuple[str, ...]:
         return workload.SERVICES
@@ -452,6 +454,41 @@ class MasakariCharm(ReconcilingCharm):
         release = workload.installed_release(self.system)
         name = release.name if release else "an unknown release"
         return {"outcome": f"upgraded to {name} from {config.origin.display}"}
+
+    def _read_database(self, *command: str) -> list[dict]:
+        try:
+            return workload.read_database(self.system, *command)
+        except workload.WorkloadError as error:
+            detail = status.redact(str(error), self._secrets())
+            raise ActionFailed(f"cannot read Masakari's database: {detail}") from None
+
+    def _list_notifications(self, event: ops.ActionEvent) -> dict:
+        found = self._read_database("notifications", "--limit", str(event.params["limit"]))
+        lines = []
+        for n in found:
+            took = "" if n["duration"] is None else f"  {n['duration']} s"
+            lines.append(
+                f"{n['generated_at']}  {n['uuid']}  {n['type']:<12}  {n['status']:<8}  "
+                f"{n['host'] or '-'}{took}"
+            )
+        return {"count": str(len(found)), "notifications": "\n".join(lines) or "none"}
+
+    def _list_segments(self, _event: ops.ActionEvent) -> dict:
+        found = self._read_database("segments")
+        lines = []
+        for segment in found:
+            lines.append(
+                f"{segment['name']} ({segment['recovery_method']}, {segment['service_type']}, "
+                f"{segment['uuid']})"
+            )
+            for host in segment["hosts"]:
+                flags = [
+                    flag for flag, on in (
+                        ("reserved", host["reserved"]), ("on maintenance", host["on_maintenance"])
+                    ) if on
+                ]  # fmt: skip
+                lines.append(f"  {host['name']}{'  ' + ', '.join(flags) if flags else ''}")
+        return {"count": str(len(found)), "segments": "\n".join(lines) or "none"}
 
     def _security_checklist(self, event: ops.ActionEvent) -> dict:
         checks: dict[str, str | None] = {}

@@ -4,6 +4,9 @@ Runs under the machine's python3 beside Masakari (SQLAlchemy and the MySQL drive
 it), reading Masakari's own database through the `[database] connection` of masakari.conf:
 - `running`: the notifications in `running` with their last recorded activity, as JSON; the
   masakari charm asks before it restarts masakari-engine.
+- `notifications` and `segments`: the latest notifications with their host and duration, and
+  every segment with its hosts, as JSON, for the charm's `list-notifications` and
+  `list-segments` actions.
 - `resume`: once, or every `--every` seconds, gives each orphaned notification back to
   Masakari by setting it to `error`, which masakari-engine's own periodic task
   (`process_unfinished_notifications`, every `retry-interval`) runs again.
@@ -76,6 +79,59 @@ def running(connection) -> list[dict]:
     return found
 
 
+_NOTIFICATIONS = """
+SELECT n.notification_uuid, n.type, n.status, h.name, n.generated_time, n.updated_at
+FROM notifications n LEFT JOIN hosts h ON h.uuid = n.source_host_uuid AND h.deleted = 0
+WHERE n.deleted = 0 ORDER BY n.generated_time DESC, n.id DESC LIMIT :limit
+"""
+_SEGMENTS = """
+SELECT s.uuid, s.name, s.recovery_method, s.service_type, h.name, h.reserved, h.on_maintenance
+FROM failover_segments s LEFT JOIN hosts h ON h.failover_segment_id = s.uuid AND h.deleted = 0
+WHERE s.deleted = 0 ORDER BY s.name, h.name
+"""
+_DONE = ("finished", "failed", "ignored")
+
+
+def notifications(connection, limit: int) -> list[dict]:
+    """The `limit` latest notifications, newest first: uuid, type, status, host (its name in
+    the segment), generated time and, once ended, its duration in seconds (generated -> last
+    update, which Masakari writes when the recovery ends)."""
+    from sqlalchemy import DateTime, text
+
+    query = text(_NOTIFICATIONS).columns(generated_time=DateTime, updated_at=DateTime)
+    found = []
+    for uuid, kind, state, host, generated, updated in connection.execute(
+        query, {"limit": limit}
+    ).fetchall():
+        ended = state in _DONE and generated is not None and updated is not None
+        found.append({
+            "uuid": uuid, "type": kind, "status": state, "host": host,
+            "generated_at": generated,
+            "duration": round((updated - generated).total_seconds(), 1) if ended else None,
+        })  # fmt: skip
+    return found
+
+
+def segments(connection) -> list[dict]:
+    """Every segment: name, uuid, recovery method, service type and its hosts (name, reserved,
+    on maintenance), by name."""
+    from sqlalchemy import text
+
+    found: dict[str, dict] = {}
+    for uuid, name, method, service, host, reserved, maintenance in connection.execute(
+        text(_SEGMENTS)
+    ).fetchall():
+        segment = found.setdefault(uuid, {
+            "name": name, "uuid": uuid, "recovery_method": method, "service_type": service,
+            "hosts": [],
+        })  # fmt: skip
+        if host is not None:
+            segment["hosts"].append({
+                "name": host, "reserved": bool(reserved), "on_maintenance": bool(maintenance),
+            })  # fmt: skip
+    return list(found.values())
+
+
 def orphaned(found: list[dict], now: datetime.datetime, stale_after: float) -> list[dict]:
     """Those of `found` with no recorded activity for more than `stale_after` seconds."""
     limit = datetime.timedelta(seconds=stale_after)
@@ -108,6 +164,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config-file", default="/etc/masakari/masakari.conf")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("running", help="print the running notifications as JSON")
+    listing = commands.add_parser("notifications", help="print the latest notifications")
+    listing.add_argument("--limit", type=int, default=20)
+    commands.add_parser("segments", help="print every segment with its hosts as JSON")
     resume_parser = commands.add_parser("resume", help="give orphaned notifications back")
     resume_parser.add_argument("--stale-after", type=float, required=True, help="seconds")
     resume_parser.add_argument("--every", type=float, help="repeat every this many seconds")
@@ -116,9 +175,14 @@ def main(argv: list[str] | None = None) -> int:
     from sqlalchemy import create_engine
 
     engine = create_engine(database_url(args.config_file), pool_pre_ping=True)
-    if args.command == "running":
+    if args.command in ("running", "notifications", "segments"):
         with engine.connect() as connection:
-            print(_as_json(running(connection)))
+            if args.command == "running":
+                print(_as_json(running(connection)))
+            elif args.command == "notifications":
+                print(_as_json(notifications(connection, args.limit)))
+            else:
+                print(_as_json(segments(connection)))
         return 0
     while True:
         try:

@@ -153,18 +153,35 @@ def render(ctx: MasakariContext) -> list[ManagedFile]:
     return files
 
 
+def read_database(system: System, *command: str) -> list[dict]:
+    """What masakari_recovery.py `command` prints from Masakari's database (a JSON list).
+
+    Raises WorkloadError with the last line it printed when the database cannot be read (not
+    yet migrated, MySQL down).
+    """
+    result = system.run(
+        [SYSTEM_PYTHON, RECOVERY_SCRIPT, "--config-file", MASAKARI_CONF, *command], timeout=60
+    )
+    try:
+        if result.ok:
+            return json.loads(result.stdout)
+    except ValueError:
+        pass
+    last = (result.stderr.strip().splitlines() or [f"exit {result.returncode}"])[-1]
+    raise WorkloadError(last[-200:])
+
+
 def running_notifications(system: System) -> list[dict] | None:
     """The notifications Masakari's database shows `running` ({"uuid", "type",
-    "last_activity"} each); None when the database cannot be asked (not yet migrated, down)."""
-    result = system.run(
-        [SYSTEM_PYTHON, RECOVERY_SCRIPT, "--config-file", MASAKARI_CONF, "running"], timeout=60
-    )
-    if not result.ok:
-        return None
+    "last_activity"} each); None when the database cannot be asked."""
     try:
-        return json.loads(result.stdout)
-    except ValueError:
+        return read_database(system, "running")
+    except WorkloadError:
         return None
+
+
+class WorkloadError(RuntimeError):
+    """Masakari's database or machine could not answer; the message says what failed."""
 
 
 def install(system: System, source: str | None) -> None:

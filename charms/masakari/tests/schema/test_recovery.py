@@ -108,3 +108,37 @@ def test_the_command_line_prints_running_and_resumes_orphans(masakari_conf):
             "SELECT status FROM notifications WHERE notification_uuid = 'cli-orphan'"
         )).scalar()  # fmt: skip
     assert status == "error"  # masakari-engine's periodic task runs it again
+
+
+def test_notifications_and_segments_as_the_actions_list_them(masakari_conf):
+    from sqlalchemy import text
+
+    with connect(masakari_conf) as connection:
+        connection.execute(text(
+            "INSERT INTO failover_segments (deleted, uuid, name, service_type, recovery_method) "
+            "VALUES (0, 's-1', 'S1', 'COMPUTE', 'reserved_host')"
+        ))  # fmt: skip
+        for name, uuid, reserved, maintenance in (
+            ("virt-node-01.maas", "h-0", True, False), ("virt-node-02.maas", "h-1", False, True),
+        ):  # fmt: skip
+            connection.execute(text(
+                "INSERT INTO hosts (deleted, uuid, name, reserved, type, control_attributes, "
+                "failover_segment_id, on_maintenance) VALUES (0, :u, :n, :r, 'COMPUTE', 'SSH', "
+                "'s-1', :m)"
+            ), {"u": uuid, "n": name, "r": reserved, "m": maintenance})  # fmt: skip
+        add_notification(connection, "ended", "finished", NOW)  # generated 5 s before NOW
+        listed = recovery.notifications(connection, limit=50)
+        segments = recovery.segments(connection)
+    ended = next(n for n in listed if n["uuid"] == "ended")
+    assert (ended["host"], ended["status"], ended["duration"]) == (
+        "virt-node-02.maas",
+        "finished",
+        5.0,
+    )
+    assert segments == [{
+        "name": "S1", "uuid": "s-1", "recovery_method": "reserved_host",
+        "service_type": "COMPUTE", "hosts": [
+            {"name": "virt-node-01.maas", "reserved": True, "on_maintenance": False},
+            {"name": "virt-node-02.maas", "reserved": False, "on_maintenance": True},
+        ],
+    }]  # fmt: skip
