@@ -268,6 +268,13 @@ class ReconcilingCharm(ops.CharmBase):
         return {"restarted": " ".join(services)}
 
     def _drop_restarts(self, services: Iterable[str]) -> None:
+        """Restarts `services` no longer need: they just started with the files of this moment.
+
+        Not while a command is pending (daemon-reload, a2ensite): they started with the unit
+        files or site before it, and restart once it ran.
+        """
+        if any(step[0] == RUN for step in self._stored.pending):
+            return
         done = set(services)
         self._stored.pending = [
             list(s) for s in self._stored.pending if not (s[0] == RESTART and s[1] in done)

@@ -599,3 +599,43 @@ def test_upgrade_charm_keeps_the_previous_revisions_pending_restarts(ctx, system
     out = ctx.run(ctx.on.upgrade_charm(), dataclasses.replace(first, stored_states={old}))
     assert system.restarts == [service]
     assert out.unit_status == testing.ActiveStatus("Unit is ready")
+
+
+# Actions with commands still pending -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("action", ["resume", "restart-services"])
+def test_a_service_started_before_a_pending_daemon_reload_is_restarted_after_it(
+    ctx, system, ready_state, monkeypatch, action
+):
+    """A drop-in changed (libvirt's group appeared) while daemon-reload failed: a monitor the
+    action starts before that reload runs with the old unit; it restarts once the reload ran."""
+    system.responders[("getent", "group", "libvirt")] = lambda argv: RunResult(2, "", "")
+    state = ctx.run(ctx.on.config_changed(), ready_state)
+    if action == "resume":
+        state = ctx.run(ctx.on.action("pause"), state)
+    del system.responders[("getent", "group", "libvirt")]
+    reload_fails = [RunResult(1, "", "Failed to reload daemon: Connection timed out")]
+    system.responders[("systemctl", "daemon-reload")] = lambda argv: (
+        reload_fails.pop() if reload_fails else RunResult(0, "", "")
+    )
+    state = ctx.run(ctx.on.update_status(), state)
+    assert "SupplementaryGroups=libvirt" in system.text(workload.drop_in_path(INSTANCE))
+    assert ["run", "systemctl", "daemon-reload"] in state.get_stored_state(
+        "_stored", owner_path="MasakariMonitorsCharm"
+    ).content["pending"]
+    log: list[str] = []
+
+    def recorded(name, original):
+        def record(*args, **kwargs):
+            log.append(" ".join([name, *(a if isinstance(a, str) else " ".join(a) for a in args)]))
+            return original(*args, **kwargs)
+
+        return record
+
+    for name in ("restart_service", "resume_service", "run"):
+        monkeypatch.setattr(system, name, recorded(name, getattr(system, name)))
+    out = ctx.run(ctx.on.action(action), state)
+    reload_at = log.index("run systemctl daemon-reload")
+    assert f"restart_service {INSTANCE}" in log[reload_at:]
+    assert out.unit_status == testing.ActiveStatus("Unit is ready")
