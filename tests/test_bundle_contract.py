@@ -104,6 +104,7 @@ def test_overlay_carries_the_guides_masakari_settings():
         ("masakari:amqp", "rabbitmq-server:amqp"),
         ("masakari:shared-db", "masakari-mysql-router:shared-db"),
         ("vault:certificates", "masakari-monitors:certificates"),
+        ("vault:certificates", "masakari:certificates"),
     ):
         assert frozenset(pair) in relations, pair
 

@@ -390,6 +390,8 @@ CRM_KEYS = (
     "colocations", "clones", "locations", "init_services", "systemd_services",
 )  # fmt: skip
 _META = 'meta migration-threshold="INFINITY" failure-timeout="5s"'
+# The address in a VIP's resource_params, as ha_relation_data writes it.
+_VIP_ADDRESS = re.compile(r'\b(?:ip|ipv6addr)="([^"]+)"')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -491,9 +493,6 @@ def _deleted_vip_resources(
     return [str(name) for name in deleted] + [name for name in ours if name not in wanted]
 
 
-_VIP_ADDRESS = re.compile(r'\b(?:ip|ipv6addr)="([^"]+)"')
-
-
 def _json(value: str | None, kind: type) -> Any:
     """Our own earlier JSON value, or an empty one when absent or not of that kind."""
     try:
@@ -549,3 +548,110 @@ def parse_pacemaker_key(endpoint: str, units: Sequence[UnitData]) -> bytes | Non
         )
     unit, key = next(iter(keys.items()))
     return decode_base64(key, f"{endpoint} pacemaker-key from {unit}")
+
+
+# certificates (vault, classic tls-certificates) -------------------------------------------------
+# The format charm-vault and the classic OpenStack charms exchange (interface-tls-certificates'
+# requires/provides and charmhelpers' cert_utils), not the newer CSR-based tls-certificates v4:
+# vault speaks only this one. Unit databags on both sides.
+
+_PEM_KEY = re.compile(r"-----BEGIN (?:RSA |EC )?PRIVATE KEY-----")
+
+
+@dataclasses.dataclass(frozen=True)
+class ServerCertificate:
+    """What vault issued for one common name: leaf certificate, its key, the CA (and chain)."""
+
+    common_name: str
+    certificate: str  # PEM, the leaf only (vault's data.certificate)
+    key: str = dataclasses.field(repr=False)  # PEM, in clear in the relation: a secret
+    ca: str  # PEM, vault's root
+    chain: str | None  # PEM intermediates, when vault sends any
+
+    @property
+    def certificate_with_chain(self) -> bytes:
+        """Leaf then chain, as apache's SSLCertificateFile wants it (charmhelpers' install_certs
+        appends the chain the same way)."""
+        parts = [self.certificate, self.chain or ""]
+        return "".join(f"{part.strip()}\n" for part in parts if part.strip()).encode()
+
+
+def certificate_request(unit_name: str, requests: Mapping[str, Iterable[str]]) -> dict[str, str]:
+    """This unit's request: `unit_name` (`masakari/0` -> `masakari_0`, as charmhelpers sends it)
+    and `cert_requests`, JSON `{"<CN>": {"sans": [sorted, unique]}}` with sorted keys."""
+    return {
+        "unit_name": unit_name.replace("/", "_"),
+        "cert_requests": json.dumps(
+            {cn: {"sans": sorted(set(sans))} for cn, sans in requests.items()}, sort_keys=True
+        ),
+    }
+
+
+def read_server_certificate(
+    relation: ops.Relation, unit_name: str, common_name: str
+) -> ServerCertificate | None:
+    """The certificate vault issued this unit for `common_name`; None until it has."""
+    return parse_server_certificate(relation.name, _units(relation), unit_name, common_name)
+
+
+def parse_server_certificate(
+    endpoint: str, units: Sequence[UnitData], unit_name: str, common_name: str
+) -> ServerCertificate | None:
+    """Every vault unit republishes what the leader issued; the first (by unit name) that has
+    this unit's `<unit>.processed_requests` entry for `common_name` answers."""
+    key = f"{unit_name.replace('/', '_')}.processed_requests"
+    for unit, data in units:
+        bag = _Databag(endpoint, unit, data)
+        raw = bag.data.get(key)
+        if not raw or not bag.data.get("ca"):
+            continue
+        try:
+            issued = json.loads(raw)
+        except ValueError:
+            raise bag.error(key, "not JSON") from None
+        entry = issued.get(common_name) if isinstance(issued, dict) else None
+        if entry is None:
+            continue
+        if not isinstance(entry, dict):
+            raise bag.error(key, f"{common_name} is not a cert and key")
+        cert, private_key = entry.get("cert"), entry.get("key")
+        if not isinstance(cert, str) or _PEM_CERTIFICATE not in cert:
+            raise bag.error(key, f"the cert for {common_name} is not a PEM certificate")
+        if not isinstance(private_key, str) or not _PEM_KEY.search(private_key):
+            raise bag.error(key, f"the key for {common_name} is not a PEM private key")
+        return ServerCertificate(
+            common_name=common_name,
+            certificate=cert,
+            key=private_key,
+            ca=_pem(bag, "ca"),
+            chain=_pem(bag, "chain") if bag.data.get("chain") else None,
+        )
+    return None
+
+
+def read_certificates_ca(relation: ops.Relation) -> bytes | None:
+    """vault's CA, then its chain, as one PEM bundle; None until a vault unit sends `ca`."""
+    for unit, data in _units(relation):
+        bag = _Databag(relation.name, unit, data)
+        if bag.data.get("ca"):
+            parts = [_pem(bag, "ca"), _pem(bag, "chain") if bag.data.get("chain") else ""]
+            return "".join(f"{part.strip()}\n" for part in parts if part.strip()).encode()
+    return None
+
+
+def issued_keys(data: Mapping[str, str], unit_name: str) -> list[str]:
+    """Every private key a vault unit's databag holds for this unit (raw, for redaction)."""
+    raw = data.get(f"{unit_name.replace('/', '_')}.processed_requests") or ""
+    try:
+        issued = json.loads(raw)
+    except ValueError:
+        return [raw] if raw else []
+    entries = issued.values() if isinstance(issued, dict) else ()
+    return [e["key"] for e in entries if isinstance(e, dict) and isinstance(e.get("key"), str)]
+
+
+def _pem(bag: _Databag, key: str) -> str:
+    value = bag.data[key]
+    if _PEM_CERTIFICATE not in value:
+        raise bag.error(key, "not a PEM certificate")
+    return value

@@ -40,3 +40,14 @@ class MasakariApiTest(unittest.TestCase):
         for host in self.cloud.compute_hosts():
             self.assertIn(host, nodes, f"{host} is no Pacemaker node (host names must match)")
             self.assertTrue(nodes[host].online, f"Pacemaker node {host} is offline")
+
+    def test_instance_ha_endpoints_are_https_when_vault_is_related(self) -> None:
+        """The shipped overlay relates masakari:certificates to vault: every catalog entry of
+        the instance-ha service must be https, and the API must answer over it."""
+        conn = self.cloud.api.conn
+        service = next(s for s in conn.identity.services() if s.type == "instance-ha")
+        urls = {e.interface: e.url for e in conn.identity.endpoints(service_id=service.id)}
+        self.assertEqual(sorted(urls), ["admin", "internal", "public"])
+        for interface, url in urls.items():
+            self.assertTrue(url.startswith("https://"), f"{interface} endpoint {url} is not TLS")
+        self.assertIsInstance(self.cloud.api.segments(), list)  # verified against vault's CA

@@ -59,8 +59,12 @@ def charm_available() -> bool:
 def _import_charm():
     root = charm_source()
     for path in (root / "lib", root / "charms/masakari/src"):
-        if str(path) not in sys.path:
-            sys.path.insert(0, str(path))
+        if str(path) in sys.path:
+            sys.path.remove(str(path))
+        sys.path.insert(0, str(path))
+    if "charm" not in sys.modules:
+        # Every charm has a `config` module (src/config.py): masakari's must be the one found.
+        sys.modules.pop("config", None)
     import charm  # noqa: PLC0415 - the charm's own module name
     from charm_common import system as charm_system
 
@@ -122,6 +126,13 @@ def _lab_system_class(base: type) -> type:
             return procs.running(name)
 
         def run(self, argv: Sequence[str], *, timeout: float = 300):
+            if list(argv[:1]) == ["systemctl"]:
+                # No systemd here: daemon-reload and enable mean nothing, and start_service
+                # runs what the charm's unit file says.
+                from charm_common.system import RunResult
+
+                _log_system(f"run {' '.join(argv)} -> 0 (no systemd in the lab)")
+                return RunResult(0, "", "")
             before = _enabled_links()
             result = super().run(argv, timeout=timeout)
             for link in _enabled_links() - before:  # a2ensite / a2enmod: undone by `down`
@@ -210,6 +221,17 @@ def service_argv(name: str) -> list[str]:
             "--log-file",
             str(ENGINE_LOG),
         ]
+    if name == "masakari-recovery-resumer":
+        # The charm's own unit (/etc/systemd/system/masakari-recovery-resumer.service): its
+        # ExecStart as its User.
+        unit = Path("/etc/systemd/system/masakari-recovery-resumer.service").read_text()
+        exec_start = next(
+            line.split("=", 1)[1] for line in unit.splitlines() if line.startswith("ExecStart=")
+        )
+        return [
+            "/usr/bin/setpriv", "--reuid=masakari", "--regid=masakari", "--init-groups",
+            *exec_start.split(),
+        ]  # fmt: skip
     raise LabError(f"the lab does not know how to run service {name!r}")
 
 

@@ -61,8 +61,11 @@ def _charm_class(spec: CharmSpec) -> type:
             settings.REPO / "hostmonitor",
             settings.REPO / spec.directory / "src",
         ):
-            if str(path) not in sys.path:
-                sys.path.insert(0, str(path))
+            if str(path) in sys.path:
+                sys.path.remove(str(path))
+            sys.path.insert(0, str(path))
+        # Every charm has a `config` module (src/config.py): this charm's must be the one found.
+        sys.modules.pop("config", None)
         source = settings.REPO / spec.directory / "src" / "charm.py"
         module_spec = importlib.util.spec_from_file_location(spec.module, source)
         module = importlib.util.module_from_spec(module_spec)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import pathlib
+import re
 
-import jinja2
 import yaml
 
-from charm_common.files import ManagedFile, services_to_restart, write_changed
+from charm_common.files import ManagedFile, template_environment
 from charm_common.system import System
 
 COMMON_PACKAGE = "masakari-monitors-common"
@@ -46,6 +46,7 @@ MONITORS = {
                              reads_libvirt=True),
 }  # fmt: skip
 SERVICES = tuple(m.service for m in MONITORS.values())
+MONITORS_BY_SERVICE = {m.service: m for m in MONITORS.values()}
 
 # process_list.yaml: every key the process monitor reads (it indexes all of them).
 PROCESS_KEYS = (
@@ -63,18 +64,15 @@ DEFAULT_PROCESS_LIST: tuple[dict[str, object], ...] = tuple(
     )
 )  # fmt: skip
 
-_TEMPLATES = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(pathlib.Path(__file__).parent.parent / "templates"),
-    undefined=jinja2.StrictUndefined,
-    keep_trailing_newline=True,
-    trim_blocks=True,
-    lstrip_blocks=True,
-    autoescape=False,  # noqa: S701 - renders ini files, not HTML
-)
+_TEMPLATES = template_environment(pathlib.Path(__file__).parent.parent / "templates")
+DAEMON_RELOAD = ("systemctl", "daemon-reload")  # systemd reads a changed drop-in only then
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class WorkloadError(RuntimeError):
-    pass
+    """The machine cannot take what the charm must install; the message says why and the fix."""
 
 
 class ProcessListError(ValueError):
@@ -156,18 +154,25 @@ def render(ctx: MonitorsContext) -> list[ManagedFile]:
             conf=MONITORS_CONF,
         )
         files.append(ManagedFile(drop_in_path(monitor.service), content, "root", "root", 0o644,
-                                 (monitor.service,)))  # fmt: skip
+                                 (monitor.service,), (DAEMON_RELOAD,)))  # fmt: skip
     return files
 
 
-def write_files(system: System, files: list[ManagedFile]) -> list[str]:
-    """Write what changed; reload systemd for changed drop-ins; return services to restart."""
-    changed = write_changed(system, files)
-    if any(file.path.startswith("/etc/systemd/") for file in changed):
-        result = system.run(["systemctl", "daemon-reload"], timeout=120)
-        if not result.ok:
-            raise WorkloadError(f"systemctl daemon-reload failed: {result.stderr.strip()[-200:]}")
-    return services_to_restart(changed, SERVICES)
+def uninstall(system: System) -> None:
+    """Take away what the charm put on the machine: drop-ins, its files, the driver."""
+    for monitor in MONITORS.values():
+        system.remove_file(drop_in_path(monitor.service))
+    system.run(DAEMON_RELOAD, timeout=120)
+    for path in (MONITORS_CONF, PROCESS_LIST, KEYSTONE_CA):
+        system.remove_file(path)
+    try:
+        from masakari_fence_confirmed import __version__
+        from masakari_fence_confirmed import install as fence_install
+    except ImportError:
+        return  # a build without the driver installed none
+    site = local_site_dir(system)
+    for relative in fence_install.wanted_files(__version__):
+        system.remove_file(f"{site}/{relative}")
 
 
 def render_process_list(processes: tuple[dict[str, object], ...]) -> bytes:
@@ -206,14 +211,28 @@ def parse_process_list(text: str) -> tuple[dict[str, object], ...]:
                 raise ProcessListError(f"line {key_line}: {key} is given twice")
             lines[key] = key_line
         key_lines.append(lines)
+    try:
+        loaded = yaml.safe_load(text)
+    except Exception as error:  # noqa: BLE001 - constructors raise ValueError, KeyError, ...
+        # Composes but cannot be built: a tag the safe loader refuses or cannot apply
+        # (`!x a`, `!!int a`, `!!bool maybe`).
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark else ""
+        raise ProcessListError(
+            f"{where}{getattr(error, 'problem', None) or 'not valid YAML'}"
+        ) from None
     processes = []
-    for process, lines in zip(yaml.safe_load(text), key_lines, strict=True):
+    for process, lines in zip(loaded, key_lines, strict=True):
         for key, value in process.items():
             if key == "run_as_root":
                 if not isinstance(value, bool):
                     raise ProcessListError(f"line {lines[key]}: run_as_root must be true or false")
             elif value is not None and not isinstance(value, str):
                 raise ProcessListError(f"line {lines[key]}: {key} must be a string")
+            elif value is not None and _CONTROL.search(value):
+                raise ProcessListError(
+                    f"line {lines[key]}: {key} must be one line, without control characters"
+                )
         missing = [k for k in REQUIRED_PROCESS_KEYS if not process.get(k)]
         if missing:
             raise ProcessListError(f"line {lines['']}: missing {', '.join(missing)}")

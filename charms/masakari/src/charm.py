@@ -3,268 +3,219 @@
 
 from __future__ import annotations
 
-import dataclasses
 import ipaddress
 import logging
 import os
+import time
 from urllib.parse import quote
 
 import ops
 
 import masakari_workload as workload
-from charm_common import relations
+from charm_common import relations, status
 from charm_common.hostnames import is_hostname
-from charm_common.origin import UBUNTU_SERIES, Origin, OriginError, os_series, parse_origin
-from charm_common.reconcile import ReconcilingCharm
-from charm_common.services import restart_pending, stopped_services_status
-from charm_common.status import (
-    Config,
-    Unready,
-    incomplete_relations,
-    invalid_config,
-    missing_relations,
-    redact,
-)
+from charm_common.lifecycle import ActionFailed, ReconcilingCharm
+from charm_common.origin import UBUNTU_SERIES, os_series
+from config import ENDPOINT_TYPES, MasakariConfig
 
 logger = logging.getLogger(__name__)
 
 SERVICE = "masakari"  # keystone service name (type instance-ha), database, user and vhost
-ENDPOINT_TYPES = ("public", "internal", "admin")
 REQUIRED_RELATIONS = ("shared-db", "amqp", "identity-service")
-# charm option -> Masakari [DEFAULT] option; minimum accepted value.
-ENGINE_OPTIONS = {
-    "evacuation-delay": ("wait_period_after_service_update", 0),
-    "evacuation-timeout": ("wait_period_after_evacuation", 1),
-    "power-off-timeout": ("wait_period_after_power_off", 1),
-    "power-on-timeout": ("wait_period_after_power_on", 1),
-    "verify-interval": ("verify_interval", 1),
-    "recovery-threads": ("host_failure_recovery_threads", 1),
-    "notification-expiration": ("notifications_expired_interval", 1),
-    "check-expired-interval": ("check_expired_notifications_interval", 1),
-    "retry-interval": ("process_unfinished_notifications_interval", 1),
-    "lost-notification-age": ("retry_notification_new_status_interval", 1),
-    "duplicate-notification-window": ("duplicate_notification_detection_interval", 0),
-}
-
-
-@dataclasses.dataclass(frozen=True)
-class Settings:
-    """The charm config, validated."""
-
-    origin: Origin
-    action_managed_upgrade: bool
-    region: str
-    debug: bool
-    use_syslog: bool
-    use_internal_endpoints: bool
-    vips: tuple[str, ...]
-    vip_iface: str
-    vip_cidr: int
-    hostnames: dict[str, str]
-    networks: dict[str, tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]]
-    worker_multiplier: float | None
-    haproxy_timeouts: dict[str, int]
-    engine: workload.Engine
-    evacuate_all_instances: bool
-    ignore_instances_in_error_state: bool
 
 
 class MasakariCharm(ReconcilingCharm):
-    RELATIONS = (*REQUIRED_RELATIONS, "ha", "cluster")
-    _stored = ops.StoredState()
+    RELATIONS = (*REQUIRED_RELATIONS, "ha", "cluster", "certificates")
 
     def __init__(self, framework: ops.Framework) -> None:
         super().__init__(framework)
-        self._stored.set_default(applied_origin=None, paused=False, pending_restarts=[])
-        framework.observe(self.on.pause_action, self._on_pause)
-        framework.observe(self.on.resume_action, self._on_resume)
-        framework.observe(self.on.restart_services_action, self._on_restart_services)
-        framework.observe(self.on.openstack_upgrade_action, self._on_openstack_upgrade)
-        framework.observe(self.on.security_checklist_action, self._on_security_checklist)
+        # restart_waits_since: when a restart of masakari-engine began waiting (epoch seconds).
+        # tls_serving: apache serves vault's certificate, so keystone has https:// endpoints.
+        self._stored.set_default(applied_origin=None, restart_waits_since=None, tls_serving=False)
+        self._observe_action("openstack-upgrade", self._openstack_upgrade)
+        self._observe_action("security-checklist", self._security_checklist)
+        self._observe_action("list-notifications", self._list_notifications)
+        self._observe_action("list-segments", self._list_segments)
+
+    def _services(self) -> tuple[str, ...]:
+        return workload.SERVICES
+
+    def _restart_waits(self, service: str) -> status.Unready | None:
+        """masakari-engine restarts only once no recovery runs, or after max-restart-delay.
+
+        A restart in the middle of a recovery leaves its notification `running` with part of
+        the flow done; the resumer would hand it back to Masakari, but only after its orphan
+        age. Other services restart at once. When the database cannot be asked (before the
+        first migration, MySQL down) there is nothing to protect and the restart goes ahead.
+        """
+        if service != workload.ENGINE:
+            return None
+        running = workload.running_notifications(self.system) or []
+        since = self._stored.restart_waits_since
+        now = time.time()
+        if not running:
+            self._stored.restart_waits_since = None
+            return None
+        if since is None:
+            self._stored.restart_waits_since = since = now
+        delay = self.load_typed_config(MasakariConfig).max_restart_delay
+        if now - since >= delay:
+            logger.warning(
+                "restarting masakari-engine while notification(s) %s run: waited %d s "
+                "(max-restart-delay %d s); the resumer hands them back to Masakari",
+                ", ".join(n["uuid"] for n in running), now - since, delay,
+            )  # fmt: skip
+            self._stored.restart_waits_since = None
+            return None
+        first = running[0]
+        what = f"notification {first['uuid']} ({first['type']})"
+        if len(running) > 1:
+            what += f" and {len(running) - 1} more"
+        deadline = time.strftime("%H:%M:%S", time.gmtime(since + delay))
+        return status.RESTART_WAITS.unready(service=service, what=what, deadline=deadline)
+
+    def _secrets(self) -> tuple[str, ...]:
+        """The passwords MySQL, RabbitMQ and keystone sent and the private keys vault issued
+        this unit, read raw (valid or not)."""
+        found = [
+            data[key]
+            for endpoint in REQUIRED_RELATIONS
+            for relation in self.model.relations[endpoint]
+            for _unit, data in relations.remote_units_data(relation)
+            for key in ("password", "service_password")
+            if data.get(key)
+        ]
+        for relation in self.model.relations["certificates"]:
+            for _unit, data in relations.remote_units_data(relation):
+                found += relations.issued_keys(data, self.unit.name)
+        return tuple(found)
 
     # The one reconcile path -----------------------------------------------------------------
 
     def _converge(self) -> ops.StatusBase:
-        settings = self._settings()
-        upgrade_pending = self._ensure_installed(settings)
+        config = self._config()
+        upgrade_pending = self._ensure_installed(config)
         release = workload.installed_release(self.system)
         if release is None:
-            raise Unready(ops.BlockedStatus(
-                f"Unknown Masakari release ({workload.RELEASE_PACKAGE} "
-                f"{self.system.package_version(workload.RELEASE_PACKAGE)}): check openstack-origin"
-            ))  # fmt: skip
-        self._publish(settings)
-        ctx = self._context(settings, release)
-        files = workload.render(ctx)
-        try:
-            changed = workload.write_files(self.system, files)
-        except workload.WorkloadError as error:
-            raise Unready(ops.BlockedStatus(str(error))) from None
-        self._add_pending_restarts(changed)
-        self._ensure_database_migrated(release, ctx)
-        if self._stored.paused:
-            return ops.MaintenanceStatus("Paused. Use the resume action to start services")
-        self._stored.pending_restarts, failed = restart_pending(
-            self.system, list(self._stored.pending_restarts)
-        )
-        problem = failed or stopped_services_status(self.system, workload.SERVICES)
-        if problem:
-            return problem
-        message = "Unit is ready"
-        if self._clustered():
-            message += " and clustered"
-        if upgrade_pending:
-            message += f"; run openstack-upgrade to apply {settings.origin.source}"
-        return ops.ActiveStatus(message)
+            raise status.UNKNOWN_RELEASE.unready(
+                package=workload.RELEASE_PACKAGE,
+                version=self.system.package_version(workload.RELEASE_PACKAGE),
+            )
+        # Everything we send and everything we read is checked before anything is published.
+        outgoing = self._outgoing(config)
+        received = self._received()
+        tls = self._certificate(config)
+        for endpoint, data in outgoing:
+            relations.publish(endpoint, self.unit, data)
+        self.unit.set_ports(workload.PUBLIC_PORT)
+        ctx = self._context(config, release.name, *received, tls)
+        self.write_files(workload.render(ctx))
+        if tls is None:
+            self._remove_tls_files()
+        self._ensure_database_migrated(release.name, ctx)
+        self.apply_pending()
+        self.check_running()
+        if self._stored.tls_serving != (tls is not None):
+            # apache now serves what the endpoints must say: https once vault's certificate is
+            # in place, http again once it is gone; keystone learns it in this same hook.
+            self._stored.tls_serving = tls is not None
+            for relation, data in self._outgoing(config):
+                if relation.name == "identity-service":
+                    relations.publish(relation, self.unit, data)
+        ready = status.READY_CLUSTERED if self._clustered() else status.READY
+        return status.with_notes(ready.status(), [
+            status.UPGRADE_AVAILABLE.text(origin=config.origin.display) if upgrade_pending else "",
+            status.NEWER_RELEASE.text(version=release.version, release=release.name)
+            if not release.known else "",
+        ])  # fmt: skip
 
-    # Config -----------------------------------------------------------------------------------
-
-    def _settings(self) -> Settings:
-        config = Config(self.config)
-        try:
-            origin = parse_origin(config.str("openstack-origin"))
-        except OriginError as error:
-            raise invalid_config("openstack-origin", str(error)) from None
+    def _config(self) -> MasakariConfig:
+        config = self.load_typed_config(MasakariConfig)
+        origin = config.origin
         series = os_series(self.system.read_file("/etc/os-release"))
         if origin.series and series in UBUNTU_SERIES and origin.series != series:
-            raise invalid_config(
-                "openstack-origin",
-                f"{origin.source} is for Ubuntu {origin.series} but this machine runs {series}; "
-                f"use distro or cloud:{series}-<release>",
+            raise status.INVALID_CONFIG.unready(
+                option="openstack-origin",
+                why=f"{origin.display} is for Ubuntu {origin.series} but this machine runs "
+                f"{series}; use distro or cloud:{series}-<release>",
             )
-        region = config.str("region")
-        if not region:
-            raise invalid_config("region", "must not be empty (e.g. RegionOne)")
-        vips = tuple(config.str("vip").split())
-        for vip in vips:
-            try:
-                ipaddress.ip_address(vip)
-            except ValueError:
-                raise invalid_config(
-                    "vip", f"{vip!r} is not an IP address (space-separated addresses)"
-                ) from None
-        vip_cidr = config.int("vip_cidr", minimum=1)
-        if vip_cidr > 128:
-            raise invalid_config("vip_cidr", f"{vip_cidr} is not a prefix length (1-32 or 1-128)")
-        vip_iface = config.str("vip_iface")
-        if vips and not vip_iface:
-            raise invalid_config("vip_iface", "must name a network interface when vip is set")
-        hostnames, networks = {}, {}
-        for kind in ENDPOINT_TYPES:
-            hostname = config.str(f"os-{kind}-hostname")
-            if hostname and not is_hostname(hostname):
-                raise invalid_config(f"os-{kind}-hostname", f"{hostname!r} is not a host name")
-            hostnames[kind] = hostname
-            try:
-                networks[kind] = tuple(
-                    ipaddress.ip_network(cidr, strict=False)
-                    for cidr in config.str(f"os-{kind}-network").split()
-                )
-            except ValueError:
-                raise invalid_config(
-                    f"os-{kind}-network", "must be CIDRs such as 10.0.0.0/24, space separated"
-                ) from None
-        engine = workload.Engine(**{
-            masakari_option: config.int(option, minimum=minimum)
-            for option, (masakari_option, minimum) in ENGINE_OPTIONS.items()
-        })  # fmt: skip
-        return Settings(
-            origin=origin,
-            action_managed_upgrade=config.bool("action-managed-upgrade"),
-            region=region,
-            debug=config.bool("debug"),
-            use_syslog=config.bool("use-syslog"),
-            use_internal_endpoints=config.bool("use-internal-endpoints"),
-            vips=vips,
-            vip_iface=vip_iface,
-            vip_cidr=vip_cidr,
-            hostnames=hostnames,
-            networks=networks,
-            worker_multiplier=config.optional_float("worker-multiplier"),
-            haproxy_timeouts={
-                kind: config.int(f"haproxy-{kind}-timeout", minimum=1)
-                for kind in ("server", "client", "queue", "connect")
-            },
-            engine=engine,
-            evacuate_all_instances=config.bool("evacuate-all-instances"),
-            ignore_instances_in_error_state=config.bool("ignore-instances-in-error-state"),
-        )
+        return config
 
     # Packages ---------------------------------------------------------------------------------
 
-    def _ensure_installed(self, settings: Settings) -> bool:
+    def _ensure_installed(self, config: MasakariConfig) -> bool:
         """Install, or upgrade to a changed origin; True when an action-managed upgrade waits."""
         installed = workload.installed_release(self.system) is not None
-        wanted = settings.origin.source
+        wanted = config.origin.source  # as the previous revision stored it: stripped
         if installed and self._stored.applied_origin == wanted:
             return False
-        if installed and settings.action_managed_upgrade and self._stored.applied_origin:
+        if installed and config.action_managed_upgrade and self._stored.applied_origin:
             return True
-        self._install(settings.origin)
+        self._install(config)
         return False
 
-    def _install(self, origin: Origin) -> None:
-        self.unit.status = ops.MaintenanceStatus(f"Installing packages from {origin.source}")
-        try:
-            workload.install(self.system, origin.source if origin.needs_apt_source else None)
-        except Exception as error:  # apt and add-apt-repository fail in many ways
-            logger.error("package installation from %s failed: %s", origin.source, error)
-            raise Unready(ops.BlockedStatus(
-                f"Package installation from {origin.source} failed ({type(error).__name__}); "
-                "check openstack-origin and the machine's apt access"
-            )) from None  # fmt: skip
-        self._stored.applied_origin = origin.source
-        # New packages: every service runs the new code only after a restart.
-        self._add_pending_restarts(workload.SERVICES)
-
-    def _add_pending_restarts(self, services: tuple[str, ...] | list[str]) -> None:
-        pending = set(self._stored.pending_restarts) | set(services)
-        self._stored.pending_restarts = [s for s in workload.SERVICES if s in pending]
+    def _install(self, config: MasakariConfig) -> None:
+        origin = config.origin
+        self.install(
+            f"packages from {origin.display}",
+            lambda: workload.install(
+                self.system, origin.source if origin.needs_apt_source else None
+            ),
+            f"check openstack-origin ({origin.display}) and the machine's apt access",
+        )
+        self._stored.applied_origin = config.origin.source
 
     # What we send -----------------------------------------------------------------------------
 
-    def _publish(self, settings: Settings) -> None:
-        unit = self.unit
+    def _outgoing(self, config: MasakariConfig) -> list[tuple[ops.Relation, dict[str, str]]]:
+        """(relation, data) for every relation we publish on; raises before anything is sent."""
+        out: list[tuple[ops.Relation, dict[str, str]]] = []
         for relation in self.model.relations["shared-db"]:
             address = self._binding_address("shared-db", relation)
-            relations.publish(relation, unit, {
-                "database": SERVICE, "username": SERVICE, "hostname": address,
-            })  # fmt: skip
+            out.append((relation, {"database": SERVICE, "username": SERVICE, "hostname": address}))
         for relation in self.model.relations["amqp"]:
-            relations.publish(relation, unit, {"username": SERVICE, "vhost": SERVICE})
-        urls = {kind: self._endpoint_url(kind, settings) for kind in ENDPOINT_TYPES}
-        for relation in self.model.relations["identity-service"]:
-            relations.publish(relation, unit, {
-                "service": SERVICE, "region": settings.region,
-                "public_url": urls["public"], "internal_url": urls["internal"],
-                "admin_url": urls["admin"],
-            })  # fmt: skip
+            out.append((relation, {"username": SERVICE, "vhost": SERVICE}))
+        for relation in self.model.relations["certificates"]:
+            out.append((relation, relations.certificate_request(
+                self.unit.name, {self._common_name(config): self._certificate_sans(config)}
+            )))  # fmt: skip
+        if self.model.relations["identity-service"]:
+            urls = {kind: self._endpoint_url(kind, config) for kind in ENDPOINT_TYPES}
+            for relation in self.model.relations["identity-service"]:
+                out.append((relation, {
+                    "service": SERVICE, "region": config.region,
+                    "public_url": urls["public"], "internal_url": urls["internal"],
+                    "admin_url": urls["admin"],
+                }))  # fmt: skip
         for relation in self.model.relations["ha"]:
-            relations.publish(relation, unit, self._ha_data(settings))
+            out.append((relation, self._ha_data(config, relation)))
         peers = self.model.get_relation("cluster")
         if peers:
-            relations.publish(peers, unit, {
-                f"{kind}-address": self._address(kind, settings) for kind in ENDPOINT_TYPES
-            })  # fmt: skip
+            out.append((peers, {
+                f"{kind}-address": self._address(kind, config) for kind in ENDPOINT_TYPES
+            }))  # fmt: skip
+        return out
 
     def _binding_address(self, endpoint: str, relation: ops.Relation | None = None) -> str:
         binding = self.model.get_binding(relation or endpoint)
         network = binding.network if binding else None
         address = network and (network.ingress_address or network.bind_address)
         if not address:
-            raise Unready(ops.WaitingStatus(f"Waiting for an address on the {endpoint} binding"))
+            raise status.WAITING_FOR_ADDRESS.unready(endpoint=endpoint)
         return str(address)
 
-    def _address(self, kind: str, settings: Settings) -> str:
+    def _address(self, kind: str, config: MasakariConfig) -> str:
         """This unit's address for one endpoint type: os-<kind>-network, else its binding."""
-        if settings.networks[kind]:
+        networks = config.networks(kind)
+        if networks:
             for interface in self._interfaces():
-                if any(interface.address in net for net in settings.networks[kind]):
+                if any(interface.address in net for net in networks):
                     return str(interface.address)
-            raise invalid_config(
-                f"os-{kind}-network",
-                "no address of this unit is in "
-                + " ".join(str(n) for n in settings.networks[kind]),
+            raise status.INVALID_CONFIG.unready(
+                option=f"os-{kind}-network",
+                why="no address of this unit is in "
+                + " ".join(str(n) for n in networks)
+                + "; set a network this unit has an address on, or leave it empty",
             )
         return self._binding_address(kind)
 
@@ -276,36 +227,72 @@ class MasakariCharm(ReconcilingCharm):
                 found.extend(binding.network.interfaces)
         return found
 
-    def _endpoint_url(self, kind: str, settings: Settings) -> str:
-        host = settings.hostnames[kind]
-        if not host and settings.vips and self._clustered():
-            address = ipaddress.ip_address(self._address(kind, settings))
-            in_network = [
-                vip for vip in settings.vips
-                for interface in self._interfaces()
-                if interface.address == address and interface.subnet
-                and ipaddress.ip_address(vip) in interface.subnet
-            ]  # fmt: skip
-            host = (in_network or list(settings.vips))[0]
-        host = host or self._address(kind, settings)
+    def _endpoint_url(self, kind: str, config: MasakariConfig) -> str:
+        host = self._endpoint_host(kind, config)
         if ":" in host:
             host = f"[{host}]"
-        return f"http://{host}:{workload.PUBLIC_PORT}/v1/%(tenant_id)s"
+        scheme = "https" if self._stored.tls_serving else "http"
+        return f"{scheme}://{host}:{workload.PUBLIC_PORT}/v1/%(tenant_id)s"
 
-    def _ha_data(self, settings: Settings) -> dict[str, str]:
+    def _endpoint_host(self, kind: str, config: MasakariConfig) -> str:
+        """os-<kind>-hostname; the VIP once clustered; else this unit's address for <kind>."""
+        host = config.hostname(kind)
+        address = self._address(kind, config)  # checked even when a host name overrides it
+        if not host and config.vips and self._clustered():
+            ip = ipaddress.ip_address(address)
+            in_network = [
+                vip for vip in config.vips
+                for interface in self._interfaces()
+                if interface.address == ip and interface.subnet
+                and ipaddress.ip_address(vip) in interface.subnet
+            ]  # fmt: skip
+            host = (in_network or list(config.vips))[0]
+        return host or address
+
+    def _common_name(self, config: MasakariConfig) -> str:
+        """The CN asked of vault: os-public-hostname, else the first VIP, else the address
+        (not whether hacluster has clustered yet, so the name does not change when it does)."""
+        return config.hostname("public") or (config.vips or (self._address("public", config),))[0]
+
+    def _certificate_sans(self, config: MasakariConfig) -> list[str]:
+        """Every name and address a client may reach this unit's API by."""
+        names = [config.hostname(kind) for kind in ENDPOINT_TYPES if config.hostname(kind)]
+        addresses = [self._address(kind, config) for kind in ENDPOINT_TYPES]
+        return [*names, *config.vips, *addresses, *(str(i.address) for i in self._interfaces())]
+
+    def _certificate(self, config: MasakariConfig) -> relations.ServerCertificate | None:
+        relation = self.model.get_relation("certificates")
+        if relation is None:
+            return None
+        try:
+            return relations.read_server_certificate(
+                relation, self.unit.name, self._common_name(config)
+            )
+        except relations.RelationDataError as error:
+            raise status.INVALID_RELATION_DATA.unready(detail=str(error)) from None
+
+    def _remove_tls_files(self) -> None:
+        """Back to plain HTTP: vault's key and CA leave the machine."""
+        for path in (workload.TLS_CERT, workload.TLS_KEY):
+            self.system.remove_file(path)
+        if self.system.remove_file(workload.TRUSTED_CA):
+            self.queue(("run", *workload.UPDATE_CA_CERTIFICATES))
+
+    def _ha_data(self, config: MasakariConfig, relation: ops.Relation) -> dict[str, str]:
         vips, detected = [], []
         interfaces = self._interfaces()
-        for vip in settings.vips:
+        for vip in config.vips:
             ip = ipaddress.ip_address(vip)
             nic = next((i.name for i in interfaces if i.subnet and ip in i.subnet), None)
             if nic:
                 vips.append(relations.Vip(vip))
                 detected.append(nic)
             else:
-                vips.append(relations.Vip(vip, settings.vip_iface, settings.vip_cidr))
+                vips.append(relations.Vip(vip, config.vip_iface.strip(), config.vip_cidr))
         return relations.ha_relation_data(
-            SERVICE, vips, detected_nics=sorted(set(detected)), bindiface=settings.vip_iface
-        )
+            SERVICE, vips, detected_nics=sorted(set(detected)),
+            bindiface=config.vip_iface.strip(), published=relation.data[self.unit],
+        )  # fmt: skip
 
     def _clustered(self) -> bool:
         relation = self.model.get_relation("ha")
@@ -313,44 +300,80 @@ class MasakariCharm(ReconcilingCharm):
 
     # What we read -----------------------------------------------------------------------------
 
-    def _context(self, settings: Settings, release: str) -> workload.MasakariContext:
-        required = list(REQUIRED_RELATIONS) + (["ha"] if settings.vips else [])
+    def _received(
+        self,
+    ) -> tuple[
+        relations.Database | None, relations.MessageBus | None, relations.ServiceCredentials | None
+    ]:
+        """What MySQL, RabbitMQ and keystone sent (None: not yet); invalid data stops here."""
+        try:
+            shared_db = self.model.get_relation("shared-db")
+            amqp = self.model.get_relation("amqp")
+            identity = self.model.get_relation("identity-service")
+            received = (
+                relations.read_shared_db(shared_db, self.unit, SERVICE, SERVICE)
+                if shared_db
+                else None,
+                relations.read_amqp(amqp, SERVICE, SERVICE) if amqp else None,
+                relations.read_identity_service(identity) if identity else None,
+            )
+            self._peer_backends()
+        except relations.RelationDataError as error:
+            raise status.INVALID_RELATION_DATA.unready(detail=str(error)) from None
+        return received
+
+    def _peer_backends(self) -> list[tuple[str, str]]:
+        """(unit name, internal address) of every peer that sent one, for haproxy."""
+        peers = self.model.get_relation("cluster")
+        backends = []
+        for unit in sorted(peers.units if peers else (), key=lambda u: u.name):
+            address = peers.data[unit].get("internal-address")
+            if not address:
+                continue
+            if not (is_hostname(address) or _is_ip(address)):
+                raise relations.RelationDataError(
+                    f"cluster internal-address from {unit.name}: not a host name or IP address"
+                )
+            backends.append((unit.name.replace("/", "-"), address))
+        return backends
+
+    def _context(
+        self,
+        config: MasakariConfig,
+        release: str,
+        database: relations.Database | None,
+        bus: relations.MessageBus | None,
+        identity: relations.ServiceCredentials | None,
+        tls: relations.ServerCertificate | None,
+    ) -> workload.MasakariContext:
+        required = list(REQUIRED_RELATIONS) + (["ha"] if config.vips else [])
         missing = [name for name in required if not self.model.relations[name]]
         if missing:
-            raise missing_relations(missing)
-        try:
-            database = relations.read_shared_db(
-                self.model.relations["shared-db"][0], self.unit, SERVICE, SERVICE
-            )
-            bus = relations.read_amqp(self.model.relations["amqp"][0], SERVICE, SERVICE)
-            identity = relations.read_identity_service(self.model.relations["identity-service"][0])
-        except relations.RelationDataError as error:
-            raise Unready(ops.BlockedStatus(f"Invalid relation data: {error}")) from None
+            raise status.MISSING_RELATIONS.unready(relations=", ".join(missing))
         incomplete = [
             name for name, value in
             (("shared-db", database), ("amqp", bus), ("identity-service", identity))
             if value is None
         ]  # fmt: skip
         if incomplete:
-            raise incomplete_relations(incomplete)
+            raise status.INCOMPLETE_RELATIONS.unready(relations=", ".join(incomplete))
         assert database and bus and identity
-        peers = self.model.get_relation("cluster")
-        backends = [(self.unit.name.replace("/", "-"), self._address("internal", settings))]
-        for unit in sorted(peers.units if peers else (), key=lambda u: u.name):
-            address = peers.data[unit].get("internal-address")
-            if address:
-                backends.append((unit.name.replace("/", "-"), address))
+        backends = [
+            (self.unit.name.replace("/", "-"), self._address("internal", config)),
+            *self._peer_backends(),
+        ]
         cpus = os.cpu_count() or 1
         workers = (
-            max(1, round(cpus * settings.worker_multiplier))
-            if settings.worker_multiplier else min(cpus, 4)
+            max(1, round(cpus * config.worker_multiplier))
+            if config.worker_multiplier else min(cpus, 4)
         )  # fmt: skip
         return workload.MasakariContext(
             release=release,
-            debug=settings.debug,
-            use_syslog=settings.use_syslog,
-            region=settings.region,
+            debug=config.debug,
+            use_syslog=config.use_syslog,
+            region=config.region,
             transport_url=bus.transport_url,
+            rabbit_ssl=bus.ssl,
             rabbit_ca=bus.ssl_ca,
             database_url=database.url,
             coordination_url=self._coordination_url(database) if len(backends) > 1 else None,
@@ -364,94 +387,110 @@ class MasakariCharm(ReconcilingCharm):
                 project_domain=identity.project_domain,
                 ca_cert=identity.ca_cert,
             ),
-            nova_endpoint_type="internalURL" if settings.use_internal_endpoints else "publicURL",
-            engine=settings.engine,
-            evacuate_all_instances=settings.evacuate_all_instances,
-            ignore_instances_in_error_state=settings.ignore_instances_in_error_state,
+            nova_endpoint_type="internalURL" if config.use_internal_endpoints else "publicURL",
+            engine=config.engine,
+            evacuate_all_instances=config.evacuate_all_instances,
+            ignore_instances_in_error_state=config.ignore_instances_in_error_state,
             api_workers=workers,
             backends=tuple(backends),
-            haproxy_timeouts=settings.haproxy_timeouts,
-            secrets=(identity.password, database.password, bus.password),
+            haproxy_timeouts=config.haproxy_timeouts,
+            orphan_age=config.orphan_age,
+            tls=tls,
         )
 
     @staticmethod
     def _coordination_url(database: relations.Database) -> str:
         # tooz's MySQL driver (GET_LOCK) on the database masakari already has: no new service.
         credentials = f"{quote(database.username, safe='')}:{quote(database.password, safe='')}"
-        return f"mysql://{credentials}@{database.host}:{database.port}/{database.database}"
+        host = f"[{database.host}]" if ":" in database.host else database.host
+        return f"mysql://{credentials}@{host}:{database.port}/{database.database}"
 
     # Database migration -----------------------------------------------------------------------
 
     def _ensure_database_migrated(self, release: str, ctx: workload.MasakariContext) -> None:
         peers = self.model.get_relation("cluster")
         if peers is None:
-            raise Unready(ops.WaitingStatus("Waiting for the cluster peer relation"))
+            raise status.WAITING_FOR_PEERS.unready()
         if peers.data[self.app].get("db-synced-release") == release:
             return
         if not self.unit.is_leader():
-            raise Unready(ops.WaitingStatus("Waiting for the leader to migrate the database"))
-        self.unit.status = ops.MaintenanceStatus(f"Migrating the database to {release}")
+            raise status.WAITING_FOR_MIGRATION.unready()
+        self.unit.status = status.MIGRATING.status(release=release)
         result = workload.db_sync(self.system)
         if not result.ok:
-            detail = redact(result.stderr.strip() or result.stdout.strip(), ctx.secrets)
+            detail = status.redact(result.stderr.strip() or result.stdout.strip(), self._secrets())
             logger.error("masakari-manage db sync failed: %s", detail)
             last = detail.splitlines()[-1][:120] if detail else f"exit {result.returncode}"
-            raise Unready(ops.BlockedStatus(f"Database migration failed: {last}"))
+            raise status.MIGRATION_FAILED.unready(detail=last)
         peers.data[self.app]["db-synced-release"] = release
-        self._add_pending_restarts(("apache2", "masakari-engine"))
+        self.queue(("restart", "apache2"), ("restart", "masakari-engine"))
+
+    # remove -----------------------------------------------------------------------------------
+
+    def _uninstall(self) -> None:
+        self.system.run(["systemctl", "disable", "--now", workload.RESUMER], timeout=60)
+        self.system.run(["a2dissite", "-q", "masakari-api"], timeout=60)
+        for path in workload.OWNED_FILES:
+            self.system.remove_file(path)
+        self.system.run(list(workload.DAEMON_RELOAD), timeout=120)
 
     # Actions ----------------------------------------------------------------------------------
 
-    def _on_pause(self, event: ops.ActionEvent) -> None:
-        for service in workload.SERVICES:
-            self.system.pause_service(service)
-        self._stored.paused = True
-        self._reconcile()
-        event.set_results({"paused": " ".join(workload.SERVICES)})
-
-    def _on_resume(self, event: ops.ActionEvent) -> None:
-        for service in workload.SERVICES:
-            self.system.resume_service(service)
-        self._stored.paused = False
-        self._reconcile()
-        event.set_results({"resumed": " ".join(workload.SERVICES)})
-
-    def _on_restart_services(self, event: ops.ActionEvent) -> None:
-        if self._stored.paused:
-            event.fail("The unit is paused: run the resume action instead")
-            return
-        for service in workload.SERVICES:
-            self.system.restart_service(service)
-        self._stored.pending_restarts = []
-        self._reconcile()
-        event.set_results({"restarted": " ".join(workload.SERVICES)})
-
-    def _on_openstack_upgrade(self, event: ops.ActionEvent) -> None:
+    def _openstack_upgrade(self, _event: ops.ActionEvent) -> dict:
         if not self.config.get("action-managed-upgrade"):
-            event.fail(
+            raise ActionFailed(
                 "action-managed-upgrade is false: a changed openstack-origin is applied on "
                 "config change; set action-managed-upgrade=true to upgrade with this action"
             )
-            return
         try:
-            settings = self._settings()
-        except Unready as unready:
-            event.fail(unready.status.message)
-            return
-        if self._stored.applied_origin == settings.origin.source:
-            event.set_results({"outcome": f"already at {settings.origin.source}: nothing to do"})
-            return
-        try:
-            self._install(settings.origin)
-        except Unready as unready:
+            config = self._config()
+            if self._stored.applied_origin == config.origin.source:
+                return {"outcome": f"already at {config.origin.display}: nothing to do"}
+            self._install(config)
+        except status.Unready as unready:
             self.unit.status = unready.status
-            event.fail(unready.status.message)
-            return
+            raise ActionFailed(unready.status.message) from None
         self._reconcile()
         release = workload.installed_release(self.system)
-        event.set_results({"outcome": f"upgraded to {release} from {settings.origin.source}"})
+        name = release.name if release else "an unknown release"
+        return {"outcome": f"upgraded to {name} from {config.origin.display}"}
 
-    def _on_security_checklist(self, event: ops.ActionEvent) -> None:
+    def _read_database(self, *command: str) -> list[dict]:
+        try:
+            return workload.read_database(self.system, *command)
+        except workload.WorkloadError as error:
+            detail = status.redact(str(error), self._secrets())
+            raise ActionFailed(f"cannot read Masakari's database: {detail}") from None
+
+    def _list_notifications(self, event: ops.ActionEvent) -> dict:
+        found = self._read_database("notifications", "--limit", str(event.params["limit"]))
+        lines = []
+        for n in found:
+            took = "" if n["duration"] is None else f"  {n['duration']} s"
+            lines.append(
+                f"{n['generated_at']}  {n['uuid']}  {n['type']:<12}  {n['status']:<8}  "
+                f"{n['host'] or '-'}{took}"
+            )
+        return {"count": str(len(found)), "notifications": "\n".join(lines) or "none"}
+
+    def _list_segments(self, _event: ops.ActionEvent) -> dict:
+        found = self._read_database("segments")
+        lines = []
+        for segment in found:
+            lines.append(
+                f"{segment['name']} ({segment['recovery_method']}, {segment['service_type']}, "
+                f"{segment['uuid']})"
+            )
+            for host in segment["hosts"]:
+                flags = [
+                    flag for flag, on in (
+                        ("reserved", host["reserved"]), ("on maintenance", host["on_maintenance"])
+                    ) if on
+                ]  # fmt: skip
+                lines.append(f"  {host['name']}{'  ' + ', '.join(flags) if flags else ''}")
+        return {"count": str(len(found)), "segments": "\n".join(lines) or "none"}
+
+    def _security_checklist(self, event: ops.ActionEvent) -> dict:
         checks: dict[str, str | None] = {}
         for path, expected in (
             (workload.MASAKARI_CONF, ("root", "masakari", 0o640)),
@@ -484,10 +523,20 @@ class MasakariCharm(ReconcilingCharm):
             )
         elif "keystone-tls" not in checks:
             checks["keystone-tls"] = "no identity-service relation to check"
-        event.set_results({name: problem or "pass" for name, problem in checks.items()})
+        results = {name: problem or "pass" for name, problem in checks.items()}
         failed = sorted(name for name, problem in checks.items() if problem)
         if failed:
-            event.fail(f"{len(failed)} check(s) failed: {', '.join(failed)}")
+            event.set_results(results)
+            raise ActionFailed(f"{len(failed)} check(s) failed: {', '.join(failed)}")
+        return results
+
+
+def _is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
 
 
 if __name__ == "__main__":  # pragma: nocover

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import pathlib
+import re
 
-import jinja2
-
-from charm_common.files import ManagedFile, services_to_restart, write_changed
-from charm_common.origin import release_major, release_of
+from charm_common.files import ManagedFile, template_environment
+from charm_common.origin import RELEASES, release_major, release_of
+from charm_common.relations import ServerCertificate
 from charm_common.system import RunResult, System
 
 PACKAGES = (
@@ -20,27 +21,56 @@ PACKAGES = (
     "haproxy",
 )
 RELEASE_PACKAGE = "masakari-common"
-SERVICES = ("haproxy", "apache2", "masakari-engine")
+ENGINE = "masakari-engine"
+RESUMER = "masakari-recovery-resumer"  # the charm's own unit: see masakari_recovery.py
+SERVICES = ("haproxy", "apache2", ENGINE, RESUMER)
 
 MASAKARI_CONF = "/etc/masakari/masakari.conf"
 API_SITE = "/etc/apache2/sites-available/masakari-api.conf"
 HAPROXY_CFG = "/etc/haproxy/haproxy.cfg"
 KEYSTONE_CA = "/etc/masakari/keystone-ca.pem"
 RABBIT_CA = "/etc/masakari/rabbit-ca.pem"
+# masakari_recovery.py beside this module, installed where an upgrade of the charm cannot move
+# it from under the running resumer; the machine's python3 runs it (Masakari's SQLAlchemy).
+RECOVERY_SCRIPT = "/usr/local/lib/charm-masakari/masakari_recovery.py"
+# vault's certificate for the API (leaf + chain) and its key, read by apache's root process.
+TLS_CERT = "/etc/apache2/ssl/masakari/cert.pem"
+TLS_KEY = "/etc/apache2/ssl/masakari/key.pem"
+# vault's CA in the system trust store, for everything on the machine that calls the API or
+# another service vault certified (the openstack client, masakari's own Nova/keystone calls).
+TRUSTED_CA = "/usr/local/share/ca-certificates/masakari-certificates-ca.crt"
+UPDATE_CA_CERTIFICATES = ("update-ca-certificates", "--fresh")
+RESUMER_UNIT = f"/etc/systemd/system/{RESUMER}.service"
+RESUME_EVERY = 30  # seconds between two looks for orphaned notifications
+SYSTEM_PYTHON = "/usr/bin/python3"
+_RECOVERY_SOURCE = pathlib.Path(__file__).with_name("masakari_recovery.py")
+DAEMON_RELOAD = ("systemctl", "daemon-reload")  # systemd reads a changed unit only then
+ENABLE_MODULES = ("a2enmod", "-q")
+# What `remove` takes away: the API site, the CAs and the resumer are the charm's alone
+# (masakari.conf and haproxy.cfg are the packages' conffiles and stay for them).
+OWNED_FILES = (
+    API_SITE, KEYSTONE_CA, RABBIT_CA, RESUMER_UNIT, RECOVERY_SCRIPT, TLS_CERT, TLS_KEY,
+    TRUSTED_CA,
+)  # fmt: skip
 
 PUBLIC_PORT = 15868  # haproxy: what keystone's catalog points at
 API_PORT = 15858  # apache2 mod_wsgi behind haproxy, as the reactive charm laid it out
 _NAMES = {
     "keystone_ca": KEYSTONE_CA, "rabbit_ca": RABBIT_CA,
-    "public_port": PUBLIC_PORT, "api_port": API_PORT,
+    "public_port": PUBLIC_PORT, "api_port": API_PORT, "masakari_conf": MASAKARI_CONF,
+    "recovery_script": RECOVERY_SCRIPT, "resume_every": RESUME_EVERY,
+    "tls_cert": TLS_CERT, "tls_key": TLS_KEY,
 }  # fmt: skip
+_TEMPLATES = template_environment(pathlib.Path(__file__).parent.parent / "templates")
 
-_TEMPLATES = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(pathlib.Path(__file__).parent.parent / "templates"),
-    undefined=jinja2.StrictUndefined,
-    keep_trailing_newline=True,
-    autoescape=False,  # noqa: S701 - renders ini files, not HTML
-)
+
+@dataclasses.dataclass(frozen=True)
+class Release:
+    """The installed Masakari: the release whose templates apply, and whether we know it."""
+
+    name: str  # e.g. "caracal"
+    version: str  # the package version, e.g. "2:17.0.0-0ubuntu1"
+    known: bool  # False: newer than RELEASES; `name` is then the newest release we know
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,41 +86,26 @@ class Keystone:
 
 
 @dataclasses.dataclass(frozen=True)
-class Engine:
-    """[DEFAULT] recovery timing and behaviour, by Masakari option name."""
-
-    wait_period_after_service_update: int = 5
-    wait_period_after_evacuation: int = 90
-    wait_period_after_power_off: int = 180
-    wait_period_after_power_on: int = 60
-    verify_interval: int = 1
-    host_failure_recovery_threads: int = 3
-    notifications_expired_interval: int = 86400
-    check_expired_notifications_interval: int = 600
-    process_unfinished_notifications_interval: int = 120
-    retry_notification_new_status_interval: int = 60
-    duplicate_notification_detection_interval: int = 180
-
-
-@dataclasses.dataclass(frozen=True)
 class MasakariContext:
     release: str
     debug: bool
     use_syslog: bool
     region: str
     transport_url: str = dataclasses.field(repr=False)
+    rabbit_ssl: bool
     rabbit_ca: bytes | None
     database_url: str = dataclasses.field(repr=False)
     coordination_url: str | None = dataclasses.field(repr=False)
     keystone: Keystone
     nova_endpoint_type: str  # publicURL or internalURL
-    engine: Engine
+    engine: dict[str, int]  # Masakari [DEFAULT] option -> value
     evacuate_all_instances: bool
     ignore_instances_in_error_state: bool
     api_workers: int
     backends: tuple[tuple[str, str], ...]  # (unit name, address) of every masakari-api
     haproxy_timeouts: dict[str, int]
-    secrets: tuple[str, ...] = dataclasses.field(repr=False)  # kept out of logs and statuses
+    orphan_age: int  # seconds without progress after which a running notification is resumed
+    tls: ServerCertificate | None = dataclasses.field(default=None, repr=False)  # from vault
 
     @property
     def wsgi_script(self) -> str:
@@ -102,21 +117,33 @@ class MasakariContext:
 
 def render(ctx: MasakariContext) -> list[ManagedFile]:
     def template(name: str) -> bytes:
-        return (
-            _TEMPLATES.get_template(name)
-            .render(ctx=ctx, engine=dataclasses.asdict(ctx.engine), names=_NAMES)
-            .encode()
-        )
+        return _TEMPLATES.get_template(name).render(ctx=ctx, names=_NAMES).encode()
 
     files = [
         # Holds the service, database and broker passwords: root-owned, group-readable only.
         ManagedFile(MASAKARI_CONF, template("masakari.conf.j2"), "root", "masakari", 0o640,
-                    ("apache2", "masakari-engine")),
+                    ("apache2", ENGINE, RESUMER)),
         ManagedFile(API_SITE, template("masakari-api.conf.j2"), "root", "root", 0o644,
-                    ("apache2",)),
+                    ("apache2",), ((*ENABLE_MODULES, "wsgi"), ("a2ensite", "-q", "masakari-api"))),
         ManagedFile(HAPROXY_CFG, template("haproxy.cfg.j2"), "root", "haproxy", 0o640,
                     ("haproxy",)),
     ]  # fmt: skip
+    files += [
+        ManagedFile(RECOVERY_SCRIPT, _RECOVERY_SOURCE.read_bytes(), "root", "root", 0o644,
+                    (RESUMER,)),
+        ManagedFile(RESUMER_UNIT, template("masakari-recovery-resumer.service.j2"), "root",
+                    "root", 0o644, (RESUMER,), (DAEMON_RELOAD, ("systemctl", "enable", RESUMER))),
+    ]  # fmt: skip
+    if ctx.tls:
+        site_commands = ((*ENABLE_MODULES, "ssl", "headers"),)
+        files += [
+            # Leaf and key: apache's root process reads them at (re)start.
+            ManagedFile(TLS_CERT, ctx.tls.certificate_with_chain, "root", "root", 0o640,
+                        ("apache2",), site_commands),
+            ManagedFile(TLS_KEY, ctx.tls.key.encode(), "root", "root", 0o600, ("apache2",)),
+            ManagedFile(TRUSTED_CA, ctx.tls.ca.encode(), "root", "root", 0o644, (),
+                        (UPDATE_CA_CERTIFICATES,)),
+        ]  # fmt: skip
     if ctx.keystone.ca_cert:
         files.append(ManagedFile(KEYSTONE_CA, ctx.keystone.ca_cert, "root", "masakari", 0o644,
                                  ("apache2", "masakari-engine")))  # fmt: skip
@@ -126,19 +153,35 @@ def render(ctx: MasakariContext) -> list[ManagedFile]:
     return files
 
 
-def write_files(system: System, files: list[ManagedFile]) -> list[str]:
-    """Write what changed; return the services to restart, in SERVICES order."""
-    changed = write_changed(system, files)
-    if any(file.path == API_SITE for file in changed):
-        enable_api_site(system)
-    return services_to_restart(changed, SERVICES)
+def read_database(system: System, *command: str) -> list[dict]:
+    """What masakari_recovery.py `command` prints from Masakari's database (a JSON list).
+
+    Raises WorkloadError with the last line it printed when the database cannot be read (not
+    yet migrated, MySQL down).
+    """
+    result = system.run(
+        [SYSTEM_PYTHON, RECOVERY_SCRIPT, "--config-file", MASAKARI_CONF, *command], timeout=60
+    )
+    try:
+        if result.ok:
+            return json.loads(result.stdout)
+    except ValueError:
+        pass
+    last = (result.stderr.strip().splitlines() or [f"exit {result.returncode}"])[-1]
+    raise WorkloadError(last[-200:])
 
 
-def enable_api_site(system: System) -> None:
-    for argv in (["a2enmod", "-q", "wsgi"], ["a2ensite", "-q", "masakari-api"]):
-        result = system.run(argv, timeout=60)
-        if not result.ok:
-            raise WorkloadError(f"{argv[0]} failed: {result.stderr.strip()[-200:]}")
+def running_notifications(system: System) -> list[dict] | None:
+    """The notifications Masakari's database shows `running` ({"uuid", "type",
+    "last_activity"} each); None when the database cannot be asked."""
+    try:
+        return read_database(system, "running")
+    except WorkloadError:
+        return None
+
+
+class WorkloadError(RuntimeError):
+    """Masakari's database or machine could not answer; the message says what failed."""
 
 
 def install(system: System, source: str | None) -> None:
@@ -147,15 +190,23 @@ def install(system: System, source: str | None) -> None:
     system.install_packages(PACKAGES)
 
 
-def installed_release(system: System) -> str | None:
-    return release_of(system.package_version(RELEASE_PACKAGE))
+def installed_release(system: System) -> Release | None:
+    """The installed release; None when Masakari is not installed or older than we support.
+
+    A release newer than the charm knows runs with the newest templates (options are added far
+    more often than removed, and the schema tests load them with the newest Masakari).
+    """
+    version = system.package_version(RELEASE_PACKAGE)
+    name = release_of(version)
+    if name:
+        return Release(name, version, known=True)
+    match = re.match(r"(?:\d+:)?(\d+)\.", version or "")
+    if match and int(match[1]) > max(RELEASES):
+        return Release(RELEASES[max(RELEASES)], version, known=False)
+    return None
 
 
 def db_sync(system: System) -> RunResult:
     return system.run(
         ["masakari-manage", "--config-file", MASAKARI_CONF, "db", "sync"], timeout=600
     )
-
-
-class WorkloadError(RuntimeError):
-    pass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from charm_common.files import ManagedFile
 from charm_common.hostnames import REMOTE_NODE_NAME_FILE
 from charm_common.system import System
 
@@ -13,6 +14,7 @@ SERVICE = "pacemaker_remote"  # /usr/sbin/pacemaker-remoted, TCP 3121
 AUTHKEY = "/etc/pacemaker/authkey"
 # The same owner and group as on the cluster nodes; pacemaker reads it through haclient.
 AUTHKEY_OWNER, AUTHKEY_GROUP, AUTHKEY_MODE = "hacluster", "haclient", 0o640
+OWNED_FILES = (AUTHKEY, REMOTE_NODE_NAME_FILE)
 
 
 def installed(system: System) -> bool:
@@ -23,12 +25,11 @@ def install(system: System) -> None:
     system.install_packages(PACKAGES)
 
 
-def write_authkey(system: System, key: bytes) -> bool:
-    """Write the cluster's shared key; True when pacemaker_remote must restart to use it."""
-    return system.write_file(
-        AUTHKEY, key, owner=AUTHKEY_OWNER, group=AUTHKEY_GROUP, mode=AUTHKEY_MODE
-    )
+def authkey_file(key: bytes) -> ManagedFile:
+    """The cluster's shared key; pacemaker_remote restarts to use a changed one."""
+    return ManagedFile(AUTHKEY, key, AUTHKEY_OWNER, AUTHKEY_GROUP, AUTHKEY_MODE, (SERVICE,))
 
 
-def write_node_name(system: System, name: str) -> None:
-    system.write_file(REMOTE_NODE_NAME_FILE, name + "\n", owner="root", group="root", mode=0o644)
+def node_name_file(name: str) -> ManagedFile:
+    """The node name this unit publishes, for operators, the lab and masakari-monitors."""
+    return ManagedFile(REMOTE_NODE_NAME_FILE, (name + "\n").encode(), "root", "root", 0o644)

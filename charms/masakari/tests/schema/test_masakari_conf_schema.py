@@ -10,9 +10,11 @@ import importlib.metadata
 import pathlib
 
 import pytest
+import yaml
 
 import masakari_workload as workload
 from charm_common.origin import release_of
+from config import ENGINE_OPTIONS
 from tests.oslo_schema import option_errors
 
 NAMESPACES = [
@@ -21,6 +23,14 @@ NAMESPACES = [
     "oslo.versionedobjects", "oslo.concurrency",
 ]  # fmt: skip
 RELEASE = release_of(importlib.metadata.version("masakari"))
+OPTIONS = yaml.safe_load((pathlib.Path(__file__).parents[2] / "charmcraft.yaml").read_text())[
+    "config"
+]["options"]
+# The recovery timers as the charm's defaults set them (defaults live in charmcraft.yaml only).
+ENGINE = {
+    masakari: OPTIONS[field.replace("_", "-")]["default"]
+    for field, masakari in ENGINE_OPTIONS.items()
+}
 
 BASE = workload.MasakariContext(
     release=RELEASE,
@@ -28,6 +38,7 @@ BASE = workload.MasakariContext(
     use_syslog=False,
     region="RegionOne",
     transport_url="rabbit://masakari:pw@10.5.0.20:5672,masakari:pw@10.5.0.21:5672/masakari",
+    rabbit_ssl=False,
     rabbit_ca=None,
     database_url="mysql+pymysql://masakari:pw@10.5.0.10:3306/masakari?charset=utf8",
     coordination_url=None,
@@ -41,13 +52,13 @@ BASE = workload.MasakariContext(
         project_domain="service_domain",
     ),
     nova_endpoint_type="publicURL",
-    engine=workload.Engine(),
+    engine=ENGINE,
     evacuate_all_instances=True,
     ignore_instances_in_error_state=False,
     api_workers=2,
     backends=(("masakari-0", "10.5.0.40"),),
     haproxy_timeouts={"server": 90000, "client": 90000, "queue": 9000, "connect": 9000},
-    secrets=("pw",),
+    orphan_age=240,
 )
 
 CASES = {
@@ -56,13 +67,16 @@ CASES = {
         BASE,
         debug=True,
         use_syslog=True,
+        rabbit_ssl=True,
         rabbit_ca=b"ca",
         coordination_url="mysql://masakari:pw@10.5.0.10:3306/masakari",
         keystone=dataclasses.replace(BASE.keystone, ca_cert=b"ca"),
         nova_endpoint_type="internalURL",
-        engine=workload.Engine(
-            wait_period_after_service_update=0, host_failure_recovery_threads=10
-        ),
+        engine={
+            **ENGINE,
+            "wait_period_after_service_update": 0,
+            "host_failure_recovery_threads": 10,
+        },
         evacuate_all_instances=False,
         ignore_instances_in_error_state=True,
     ),
@@ -71,6 +85,23 @@ CASES = {
 
 def masakari_conf(ctx: workload.MasakariContext) -> bytes:
     return next(f.content for f in workload.render(ctx) if f.path == workload.MASAKARI_CONF)
+
+
+def test_a_dollar_in_a_password_reaches_masakari_as_written(tmp_path):
+    """oslo.config substitutes `$name`: the charm writes `$$`, which oslo reads as `$`."""
+    from oslo_config import cfg
+
+    ctx = dataclasses.replace(
+        BASE, keystone=dataclasses.replace(BASE.keystone, password="pa$word$$x")
+    )
+    path = tmp_path / "masakari.conf"
+    path.write_bytes(masakari_conf(ctx))
+    conf = cfg.ConfigOpts()
+    conf.register_opts([cfg.StrOpt("password")], group="keystone_authtoken")
+    conf.register_opts([cfg.StrOpt("os_privileged_user_password")])
+    conf(args=[], default_config_files=[str(path)])
+    assert conf.keystone_authtoken.password == "pa$word$$x"
+    assert conf.os_privileged_user_password == "pa$word$$x"
 
 
 @pytest.mark.parametrize("case", CASES)

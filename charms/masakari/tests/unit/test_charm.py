@@ -71,7 +71,8 @@ def test_failed_package_install_blocks_with_the_fix_and_no_traceback(ctx, system
     monkeypatch.setattr(system, "install_packages", broken)
     out = ctx.run(ctx.on.install(), testing.State())
     assert out.unit_status.name == "blocked"
-    assert "Package installation from distro failed" in out.unit_status.message
+    assert "Package installation failed (RuntimeError)" in out.unit_status.message
+    assert "openstack-origin (distro)" in out.unit_status.message
     assert "openstack-origin" in out.unit_status.message
 
 
@@ -81,17 +82,52 @@ def test_failed_package_install_blocks_with_the_fix_and_no_traceback(ctx, system
 @pytest.mark.parametrize(
     ("option", "value", "message"),
     [
-        ("evacuation-delay", -1, "evacuation-delay: must be an integer >= 0 (got -1)"),
-        ("recovery-threads", 0, "recovery-threads: must be an integer >= 1 (got 0)"),
+        (
+            "evacuation-delay",
+            -1,
+            "evacuation-delay: must be from 0 to 2147483647 seconds (got -1)",
+        ),
+        ("recovery-threads", 0, "recovery-threads: must be from 1 to 64 (got 0)"),
         ("openstack-origin", "cloud:noble", "openstack-origin: 'cloud:noble' is not distro"),
         ("openstack-origin", "cloud:noble-bogus", "unknown OpenStack release 'bogus'"),
         ("vip", "10.5.100.1 10.5.100.300", "vip: '10.5.100.300' is not an IP address"),
-        ("vip_cidr", 200, "vip_cidr: 200 is not a prefix length"),
-        ("os-public-network", "10.0.0.0/33", "os-public-network: must be CIDRs"),
+        ("vip_cidr", 200, "vip_cidr: must be from 1 to 128 (got 200)"),
+        ("os-public-network", "10.0.0.0/33", "os-public-network: '10.0.0.0/33' is not a CIDR"),
         ("os-admin-hostname", "bad_name!", "os-admin-hostname: 'bad_name!' is not a host name"),
         ("region", "", "region: must not be empty"),
-        ("worker-multiplier", -0.5, "worker-multiplier: must be a number > 0.0"),
-        ("haproxy-client-timeout", 0, "haproxy-client-timeout: must be an integer >= 1"),
+        (
+            "worker-multiplier",
+            -0.5,
+            "worker-multiplier: must be a number greater than 0 and at most 32 (got -0.5)",
+        ),
+        ("haproxy-client-timeout", 0, "haproxy-client-timeout: must be from 1 to 2147483647 ms"),
+        # The issue's named inputs (issue 13): each a kind of fault, each refused here.
+        ("worker-multiplier", 1e308, "worker-multiplier: must be a number greater than 0"),
+        ("worker-multiplier", float("inf"), "worker-multiplier: must be a number greater than 0"),
+        ("worker-multiplier", float("nan"), "worker-multiplier: must be a number greater than 0"),
+        ("worker-multiplier", 1e6, "worker-multiplier: must be a number greater than 0"),
+        (
+            "region",
+            "RegionOne\n[database]\nconnection = sqlite://",
+            "region: must not contain control",
+        ),
+        ("region", "Region One", "region: must be a single word"),
+        (
+            "haproxy-server-timeout",
+            2147483648,
+            "haproxy-server-timeout: must be from 1 to 2147483647",
+        ),
+        ("vip", "fe80::1", "vip: fe80::1 is a link-local address"),
+        ("vip", "127.0.0.5", "vip: 127.0.0.5 is a loopback address"),
+        ("vip", "169.254.0.9", "vip: 169.254.0.9 is a link-local address"),
+        ("vip_iface", "eth0\nfoo", "vip_iface: must not contain control characters"),
+        (
+            "vip_iface",
+            "a-very-long-interface",
+            "vip_iface: 'a-very-long-interface' is not a network",
+        ),
+        ("os-public-hostname", "host\nname", "os-public-hostname: must not contain control"),
+        ("openstack-origin", "distro\ncloud:noble-caracal", "openstack-origin: must not contain"),
     ],
 )
 def test_invalid_config_blocks_naming_the_option_and_keeps_the_rendered_files(
@@ -107,6 +143,10 @@ def test_invalid_config_blocks_naming_the_option_and_keeps_the_rendered_files(
     assert message in out.unit_status.message
     assert system.files == before
     assert len(system.restarts) == restarts
+    # Nothing published either: every relation still carries what the good config sent.
+    assert {r.endpoint: dict(r.local_unit_data) for r in out.relations} == {
+        r.endpoint: dict(r.local_unit_data) for r in ready.relations
+    }
 
 
 # The happy path, and idempotence -----------------------------------------------------------------
@@ -145,7 +185,8 @@ def test_changing_a_timer_restarts_only_the_services_that_read_masakari_conf(
     first = ctx.run(ctx.on.config_changed(), ready_state)
     restarts = len(system.restarts)
     ctx.run(ctx.on.config_changed(), dataclasses.replace(first, config={"evacuation-delay": 30}))
-    assert system.restarts[restarts:] == ["apache2", "masakari-engine"]
+    # The resumer reads masakari.conf too (the database it watches).
+    assert system.restarts[restarts:] == ["apache2", "masakari-engine", workload.RESUMER]
     assert conf(system)["DEFAULT"]["wait_period_after_service_update"] == "30"
 
 
@@ -400,10 +441,23 @@ def test_related_but_silent_peers_are_incomplete_relations(ctx, system):
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"service_port": "fivethousand"}, "service_port is not a port number"),
-        ({"auth_protocol": "gopher"}, "auth_protocol must be http or https"),
-        ({"api_version": "2"}, "api_version must be 3 (keystone v2 is not supported)"),
-        ({"ca_cert": "%%%not-base64"}, "ca_cert is not valid base64"),
+        (
+            {"service_port": "fivethousand"},
+            "identity-service service_port from keystone/0: not a port number (1-65535)",
+        ),
+        (
+            {"auth_protocol": "gopher"},
+            "identity-service auth_protocol from keystone/0: must be http or https",
+        ),
+        (
+            {"api_version": "2"},
+            "identity-service api_version from keystone/0: must be 3 (keystone v2 is not "
+            "supported)",
+        ),
+        (
+            {"ca_cert": "%%%not-base64"},
+            "identity-service ca_cert from keystone/0: not valid base64",
+        ),
     ],
 )
 def test_garbage_from_keystone_blocks_naming_the_key_without_a_traceback(
@@ -480,7 +534,7 @@ def test_restart_services_restarts_everything_or_refuses_while_paused(ctx, syste
     restarts = len(system.restarts)
     ctx.run(ctx.on.action("restart-services"), ready)
     assert system.restarts[restarts:] == list(workload.SERVICES)
-    assert ctx.action_results == {"restarted": "haproxy apache2 masakari-engine"}
+    assert ctx.action_results == {"restarted": " ".join(workload.SERVICES)}
     paused = ctx.run(ctx.on.action("pause"), ready)
     with pytest.raises(testing.ActionFailed, match="paused: run the resume action"):
         ctx.run(ctx.on.action("restart-services"), paused)
@@ -551,10 +605,47 @@ def test_a_failed_restart_blocks_and_is_retried_on_the_next_hook(ctx, system, re
     original, system.restart_service = system.restart_service, broken
     changed = ctx.run(ctx.on.config_changed(), dataclasses.replace(ready, config={"debug": True}))
     assert changed.unit_status == testing.BlockedStatus(
-        "apache2 failed to restart (see journalctl -u apache2); retrying on the next hook"
+        "apache2 restart failed (see journalctl -u apache2); retrying on the next hook (3 pending)"
     )
     system.restart_service = original
     restarts = len(system.restarts)
     retried = ctx.run(ctx.on.update_status(), changed)
-    assert system.restarts[restarts:] == ["apache2", "masakari-engine"]
+    assert system.restarts[restarts:] == ["apache2", "masakari-engine", workload.RESUMER]
     assert retried.unit_status == testing.ActiveStatus("Unit is ready")
+
+
+# upgrade-charm from the previous revision -------------------------------------------------------
+
+
+def test_upgrade_charm_keeps_the_previous_revisions_pending_restarts(ctx, system, ready_state):
+    """The previous revision stored `pending_restarts` (restarts that failed after a changed
+    file); the files on disk are unchanged by now, so only that list says they are due."""
+    first = ctx.run(ctx.on.config_changed(), ready_state)
+    system.restarts.clear()
+    old = testing.StoredState(owner_path="MasakariCharm", content={
+        "applied_origin": "distro", "paused": False, "pending_restarts": ["apache2"],
+    })  # fmt: skip
+    out = ctx.run(ctx.on.upgrade_charm(), dataclasses.replace(first, stored_states={old}))
+    assert system.restarts == ["apache2"]
+    assert out.unit_status == testing.ActiveStatus("Unit is ready")
+    ctx.run(ctx.on.update_status(), out)
+    assert system.restarts == ["apache2"]
+
+
+@pytest.mark.parametrize("managed", [True, False])
+def test_upgrade_charm_with_the_previous_revisions_applied_origin_reinstalls_nothing(
+    ctx, system, ready_state, managed
+):
+    """The previous revision stored the parsed origin (surrounding white space stripped); the
+    same origin, written with a trailing space or newline-free padding, is no upgrade."""
+    config = {"openstack-origin": " cloud:noble-epoxy ", "action-managed-upgrade": managed}
+    first = ctx.run(ctx.on.config_changed(), dataclasses.replace(ready_state, config=config))
+    system.sources.clear()
+    restarts = len(system.restarts)
+    old = testing.StoredState(owner_path="MasakariCharm", content={
+        "applied_origin": "cloud:noble-epoxy", "paused": False, "pending_restarts": [],
+    })  # fmt: skip
+    out = ctx.run(ctx.on.upgrade_charm(), dataclasses.replace(first, stored_states={old}))
+    assert out.unit_status == testing.ActiveStatus("Unit is ready")
+    assert system.sources == []
+    assert system.restarts[restarts:] == []

@@ -69,8 +69,8 @@ def test_failed_package_install_blocks_with_the_fix_and_no_traceback(ctx, system
     monkeypatch.setattr(system, "install_packages", broken)
     out = ctx.run(ctx.on.install(), testing.State())
     assert out.unit_status == testing.BlockedStatus(
-        "Package installation failed (RuntimeError); check the machine's apt access (retried "
-        "on the next hook)"
+        "Package installation failed (RuntimeError); check the machine's apt access; retrying "
+        "on the next hook"
     )
     monkeypatch.delattr(system, "install_packages")  # apt works again
     ctx.run(ctx.on.update_status(), out)
@@ -143,8 +143,8 @@ def test_remote_address_that_is_not_an_ip_blocks_naming_the_option(
         "remote-address": value,
     }))  # fmt: skip
     assert out.unit_status == testing.BlockedStatus(
-        f"Invalid config: remote-address: {value!r} is not an IP address (leave it empty to "
-        "use the pacemaker-remote binding's address)"
+        f"Invalid config: remote-address: {value!r} is not an IP address; leave it empty to "
+        "use the pacemaker-remote binding's address"
     )
     assert sent(out) == before
     assert len(system.restarts) == restarts
@@ -154,8 +154,10 @@ def test_localhost_fqdn_blocks_and_publishes_nothing(ctx, system, ready_state):
     system.fqdn_name = system.host_name = "localhost"
     out = ctx.run(ctx.on.config_changed(), ready_state)
     assert out.unit_status.name == "blocked"
-    assert out.unit_status.message.startswith("Invalid node name: host name 'localhost' is")
-    assert "fix /etc/hosts" in out.unit_status.message
+    assert out.unit_status == testing.BlockedStatus(
+        "Invalid node name: Nova's host name 'localhost' (from `hostname`) is localhost; set "
+        "the machine's host name to its MAAS name (hostnamectl set-hostname <name>)"
+    )
     assert sent(out) == {}
 
 
@@ -217,8 +219,8 @@ def test_failed_restart_blocks_and_is_retried_on_the_next_hook(
     monkeypatch.setattr(system, "restart_service", fails_once)
     failed = ctx.run(ctx.on.config_changed(), ready_state)
     assert failed.unit_status == testing.BlockedStatus(
-        "pacemaker_remote failed to restart (see journalctl -u pacemaker_remote); retrying on "
-        "the next hook"
+        "pacemaker_remote restart failed (see journalctl -u pacemaker_remote); retrying on "
+        "the next hook (1 pending)"
     )
     assert system.restarts == []
     out = ctx.run(ctx.on.update_status(), failed)  # the key on disk is unchanged by now
@@ -230,7 +232,9 @@ def test_disagreeing_keys_block_naming_the_units_and_keep_the_old_key(ctx, syste
     first = ctx.run(ctx.on.config_changed(), ready_state)
     out = ctx.run(ctx.on.config_changed(), with_keys(first, b64(KEY), b64(NEW_KEY), b64(NEW_KEY)))
     assert out.unit_status == testing.BlockedStatus(
-        "hacluster units disagree on pacemaker-key: hacluster/0, hacluster/1, hacluster/2"
+        "Invalid relation data: pacemaker-remote pacemaker-key from hacluster/0, hacluster/1, "
+        "hacluster/2: the hacluster units send different keys; wait for hacluster to settle, or "
+        "check its leader's pacemaker-key"
     )
     assert system.read_file(workload.AUTHKEY) == KEY
     assert system.restarts == ["pacemaker_remote"]
@@ -245,9 +249,9 @@ def test_a_unit_that_has_not_sent_its_key_yet_is_no_disagreement(ctx, system, re
 @pytest.mark.parametrize(
     ("bad", "message"),
     [
-        ("not base64!", "pacemaker-key from hacluster/0 is not valid base64"),
-        ("QUJ", "pacemaker-key from hacluster/0 is not valid base64"),
-        ("   ", "pacemaker-key from hacluster/0 is empty"),
+        ("not base64!", "pacemaker-remote pacemaker-key from hacluster/0: not valid base64"),
+        ("QUJ", "pacemaker-remote pacemaker-key from hacluster/0: not valid base64"),
+        ("   ", "pacemaker-remote pacemaker-key from hacluster/0: empty"),
     ],
 )
 def test_unusable_key_blocks_naming_the_unit_and_keeps_the_old_key(
@@ -255,7 +259,7 @@ def test_unusable_key_blocks_naming_the_unit_and_keeps_the_old_key(
 ):
     first = ctx.run(ctx.on.config_changed(), ready_state)
     out = ctx.run(ctx.on.config_changed(), with_keys(first, bad, bad, bad))
-    assert out.unit_status == testing.BlockedStatus(message)
+    assert out.unit_status == testing.BlockedStatus(f"Invalid relation data: {message}")
     assert system.read_file(workload.AUTHKEY) == KEY
     assert system.restarts == ["pacemaker_remote"]
 
@@ -286,7 +290,7 @@ def test_stopped_pacemaker_remote_is_reported_with_where_to_look(ctx, system, re
     system.running.discard("pacemaker_remote")
     out = ctx.run(ctx.on.update_status(), first)
     assert out.unit_status == testing.BlockedStatus(
-        "pacemaker_remote not running (see journalctl -u pacemaker_remote)"
+        "Services not running: pacemaker_remote (see journalctl -u pacemaker_remote)"
     )
 
 
@@ -301,7 +305,7 @@ def test_stopped_pacemaker_remote_is_reported_with_where_to_look(ctx, system, re
             "Remote node virt-node-10.maas not yet known to the cluster")),
         ("virt-node-03.maas", testing.BlockedStatus(
             "Node name mismatch: the cluster has virt-node-03, nova-compute uses "
-            "virt-node-03.maas")),
+            "virt-node-03.maas; remove the old node from the cluster")),
     ],
 )  # fmt: skip
 def test_status_says_what_the_recorded_crm_mon_says_about_this_node(
@@ -314,20 +318,20 @@ def test_status_says_what_the_recorded_crm_mon_says_about_this_node(
     assert system.text(hostnames.REMOTE_NODE_NAME_FILE) == f"{fqdn}\n"
 
 
-def test_nova_compute_registering_another_name_blocks_but_the_node_keeps_working(
+def test_nova_registering_another_form_than_the_cluster_blocks_but_the_node_keeps_working(
     ctx, system, ready_state
 ):
     system.write_file(hostnames.NOVA_CONF, "[DEFAULT]\nhost = virt-node-01\n",
                       owner="root", group="nova", mode=0o640)  # fmt: skip
     out = ctx.run(ctx.on.config_changed(), ready_state)
+    # The recorded cluster knows this host as virt-node-01.maas; Nova registers virt-node-01.
     assert out.unit_status == testing.BlockedStatus(
-        "Host name mismatch: this hypervisor is virt-node-01.maas (FQDN) but nova-compute "
-        "registers virt-node-01 (/etc/nova/nova.conf [DEFAULT] host); make them equal, or "
-        "Masakari ignores its failures"
+        "Node name mismatch: the cluster has virt-node-01.maas, nova-compute uses virt-node-01; "
+        "remove the old node from the cluster"
     )
     assert system.read_file(workload.AUTHKEY) == KEY
     assert "pacemaker_remote" in system.running
-    assert json.loads(sent(out)["remote-hostname"]) == FQDN  # the name MAAS knows
+    assert json.loads(sent(out)["remote-hostname"]) == "virt-node-01"  # Nova's name
 
 
 def test_nova_conf_naming_the_fqdn_is_consistent(ctx, system, ready_state):
@@ -388,3 +392,23 @@ def test_pause_stops_pacemaker_remote_until_resume_even_when_the_key_changes(
     assert system.paused == set() and "pacemaker_remote" in system.running
     assert system.restarts == ["pacemaker_remote"]  # resume started it with the new key
     assert resumed.unit_status == testing.ActiveStatus(f"Remote node {FQDN} online in cluster")
+
+
+# upgrade-charm from the previous revision -------------------------------------------------------
+
+
+def test_upgrade_charm_keeps_the_previous_revisions_pending_restart(ctx, system, ready_state):
+    """The previous revision stored `restart_pending` (a failed restart after a new authkey);
+    the authkey on disk is unchanged by now, so only that flag says pacemaker_remote still
+    runs with the old key."""
+    first = ctx.run(ctx.on.config_changed(), ready_state)
+    system.restarts.clear()
+    old = testing.StoredState(
+        owner_path="PacemakerRemoteCharm", content={"paused": False, "restart_pending": True}
+    )
+    out = ctx.run(ctx.on.upgrade_charm(), dataclasses.replace(first, stored_states={old}))
+    assert system.restarts == ["pacemaker_remote"]
+    assert out.unit_status.name == "active"
+    again = ctx.run(ctx.on.update_status(), out)
+    assert system.restarts == ["pacemaker_remote"]
+    assert again.unit_status.name == "active"
