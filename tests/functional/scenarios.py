@@ -345,10 +345,10 @@ def host_failover(
     budget = timers.host_failover_budget(len(server_ids))
     scenario = f"host failover ({recovery_method}) of {host}"
     wait_out_duplicate_window(cloud, host, notifications, timers.duplicate_window)
+    watch = cloud.watch_guests(server_ids)
     t0 = cloud.now()
     timeline = Timeline(scenario, t0)
     cloud.log(f"{scenario}: failing the host; budget {budget:.0f}s from the charms' timers")
-    watch = cloud.watch_guests(server_ids)
     try:
         timeline.add(t0, cloud.fail_host(host))
 

@@ -100,6 +100,7 @@ class Detector(GuestWatch):
         self.guests = guests
         self.lab = hosts.load()
         self.samples = 0
+        self._before: dict[Guest, set[str]] = {}  # boot ids on each disk when sampling began
         self.max_gap = 0.0
         self.marks: list[tuple[datetime.datetime, str]] = []
         self.findings: list[str] = []
@@ -121,6 +122,7 @@ class Detector(GuestWatch):
             "failure: its guest does not run"
             for g in waiting
         ]
+        self._before = {g: {b.boot for b in boots(_heartbeats(g))} for g in self.guests}
         self._thread.start()
         return self
 
@@ -156,20 +158,23 @@ class Detector(GuestWatch):
         self.marks.append((datetime.datetime.fromtimestamp(when, UTC), what))
 
     def stop(self) -> tuple[list[tuple[datetime.datetime, str]], list[str]]:
-        """Called once recovery is done: keeps sampling until each guest's disk has a heartbeat
-        from after this call (the recovered guest's boot, which takes ~3 s and more under load:
-        without it the disk could not show an interleaving), at most RECOVERED_BOOT_TIMEOUT."""
-        recovered = time.time()
-        deadline = recovered + RECOVERED_BOOT_TIMEOUT
+        """Called once recovery is done: keeps sampling, at most RECOVERED_BOOT_TIMEOUT, until
+        each guest's disk has heartbeats of a boot that was not there at start() (the recovered
+        guest boots for ~3 s, more under load) and no instance has two qemu processes any more (a
+        double run lasts until the old host's power-off): only then can the disk show whether
+        two boots wrote at the same time."""
+        deadline = time.time() + RECOVERED_BOOT_TIMEOUT
         waiting = list(self.guests)
-        while waiting and time.time() < deadline:
+        while time.time() < deadline:
             waiting = [g for g in waiting if not any(
-                b.last >= int(recovered) for b in boots(_heartbeats(g)))]  # fmt: skip
-            if waiting:
-                time.sleep(0.5)
+                b.boot not in self._before[g] for b in boots(_heartbeats(g)))]  # fmt: skip
+            running = qemu_processes(self.lab)
+            if not waiting and all(len(running.get(g.instance_name, [])) < 2 for g in self.guests):
+                break
+            time.sleep(0.5)
         self.findings += [
-            f"no heartbeat from {g.instance_name} within {RECOVERED_BOOT_TIMEOUT} s of its "
-            "recovery: the recovered guest does not run"
+            f"no heartbeat from a new boot of {g.instance_name} within "
+            f"{RECOVERED_BOOT_TIMEOUT} s of its recovery: the recovered guest does not run"
             for g in waiting
         ]
         self._stop.set()

@@ -95,8 +95,12 @@ def test_slow_bmc_12s_still_fences_before_evacuating(cloud):
 
 
 def test_maas_503_during_fencing_is_retried_then_recovered(cloud):
+    """MAAS answers 503 for 30 s from just before the failure: fencing retries until it can."""
+    # The guest first (booting and its first heartbeats take seconds): the 503 window opens
+    # just before the failure.
+    cloud.ensure_instance("ha-maas-503", sorted(cloud.compute_hosts())[0])
     since = time.time()
-    maas_emulator.set_faults(unavailable_for=20)
+    maas_emulator.set_faults(unavailable_for=30)
     fail_and_recover(cloud, "auto", "ha-maas-503")
     answered = [e for e in maas_emulator.events(since) if e["event"] == "answered_503"]
     assert answered, "the MAAS emulator never answered 503: the fault was not exercised"
