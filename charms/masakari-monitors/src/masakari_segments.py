@@ -82,7 +82,7 @@ class Cloud:
     def __init__(self, conn: Any) -> None:
         self.conn = conn
 
-    def _call(self, service: str, method: str, path: str, body: dict | None = None) -> Any:
+    def call(self, service: str, method: str, path: str, body: dict | None = None) -> Any:
         proxy, extra = (
             (self.conn.compute, {"microversion": NOVA_MICROVERSION})
             if service == "nova" else (self.conn.instance_ha, {})
@@ -97,7 +97,7 @@ class Cloud:
 
     def compute_services(self, host: str) -> list[dict]:
         query = urlencode({"binary": "nova-compute", "host": host})
-        found = self._call("nova", "GET", f"/os-services?{query}")["services"]
+        found = self.call("nova", "GET", f"/os-services?{query}")["services"]
         found = [s for s in found if s.get("host") == host]
         if not found:
             raise Refused(f"Nova has no nova-compute service on host {host}")
@@ -108,7 +108,7 @@ class Cloud:
         changed = False
         for service in services:
             if any(service.get(k) != v for k, v in wanted.items() if k != "disabled_reason"):
-                self._call("nova", "PUT", f"/os-services/{quote(str(service['id']))}", wanted)
+                self.call("nova", "PUT", f"/os-services/{quote(str(service['id']))}", wanted)
                 changed = True
         return changed
 
@@ -123,10 +123,10 @@ class Cloud:
     # Masakari ---------------------------------------------------------------------------------
 
     def segments(self) -> list[dict]:
-        return self._call("masakari", "GET", "/segments")["segments"]
+        return self.call("masakari", "GET", "/segments")["segments"]
 
     def hosts(self, segment_uuid: str) -> list[dict]:
-        return self._call("masakari", "GET", f"/segments/{segment_uuid}/hosts")["hosts"]
+        return self.call("masakari", "GET", f"/segments/{segment_uuid}/hosts")["hosts"]
 
     def find_host(self, name: str) -> tuple[dict, dict] | None:
         """(segment, host) holding the host `name` (Masakari allows one), or None."""
@@ -142,7 +142,7 @@ class Cloud:
     def create_segment(self, name: str, method: str) -> dict:
         body = {"segment": {"name": name, "recovery_method": method, "service_type": "COMPUTE"}}
         try:
-            return self._call("masakari", "POST", "/segments", body)["segment"]
+            return self.call("masakari", "POST", "/segments", body)["segment"]
         except ApiError:
             found = self.segment_named(name)  # another unit created it at the same moment
             if found is None:
@@ -151,7 +151,7 @@ class Cloud:
 
     def update_host(self, segment: dict, host: dict, **changes: bool) -> None:
         path = f"/segments/{segment['uuid']}/hosts/{host['uuid']}"
-        self._call("masakari", "PUT", path, {"host": changes})
+        self.call("masakari", "PUT", path, {"host": changes})
 
 
 def _message(response: Any) -> str:
@@ -187,13 +187,13 @@ def register(cloud: Cloud, host: str, segment: str, method: str) -> dict:
     if target is None:
         target, created = cloud.create_segment(segment, method), True
     body = {"host": {"name": host, "type": "COMPUTE", "control_attributes": "SSH"}}
-    record = cloud._call("masakari", "POST", f"/segments/{target['uuid']}/hosts", body)["host"]
+    record = cloud.call("masakari", "POST", f"/segments/{target['uuid']}/hosts", body)["host"]
     return {"result": "added", "created_segment": created, **_member(target, record)}
 
 
 def unregister(cloud: Cloud, segment_uuid: str, host_uuid: str) -> dict:
     try:
-        cloud._call("masakari", "DELETE", f"/segments/{segment_uuid}/hosts/{host_uuid}")
+        cloud.call("masakari", "DELETE", f"/segments/{segment_uuid}/hosts/{host_uuid}")
     except ApiError as error:
         if ": HTTP 404 " not in f"{error} ":
             raise

@@ -273,9 +273,12 @@ def test_a_segment_name_masakari_would_refuse_is_invalid_config(
     assert masakari.commands == []
 
 
-def test_segment_names_masakari_takes_are_valid(ctx, system, masakari, ready_state):
-    out = in_segment(ctx, ready_state, "Rack 12 / zone-a (é)")
-    assert out.unit_status.name == "active"
+@pytest.mark.parametrize("name", ["Rack 12 / zone-a (é)", "a; b", "雪" * 255])
+def test_segment_names_masakari_takes_are_valid(ctx, system, masakari, ready_state, name):
+    out = in_segment(ctx, ready_state, name)
+    assert out.unit_status == testing.ActiveStatus(
+        f"{READY}; protected by Masakari segment {name}"
+    )
 
 
 def test_an_unknown_recovery_method_is_invalid_config(ctx, system, masakari, ready_state):
