@@ -17,7 +17,7 @@ it refuses (the line says why and what to do). Commands:
 - `unregister --segment-uuid U --host-uuid H`: delete that host record (the one the charm
   added), {"result": "removed" | "absent"}.
 - `set-reserved --reserved true|false`, `maintenance --on true|false`, `reinsert`: the actions;
-  {"host", "segment", "steps": {step: what was done}}.
+  {"host", "segment" (absent when the host is in none), "steps": {step: what was done}}.
 """
 
 from __future__ import annotations
@@ -234,7 +234,9 @@ def set_reserved(cloud: Cloud, host: str, reserved: bool) -> dict:
 
 def maintenance(cloud: Cloud, host: str, on: bool) -> dict:
     """On: Masakari ignores the host's notifications first, then nova-compute is disabled.
-    Off: nova-compute enabled (not for a reserved host), then on_maintenance cleared."""
+    Off: nova-compute enabled (not for a reserved host), then on_maintenance cleared; a
+    forced-down service (the host was fenced meanwhile) is left to reinsert, which checks that
+    nova-compute runs again."""
     segment, record = _in_segment(cloud, host)
     services = cloud.compute_services(host)
     steps = {}
@@ -250,6 +252,8 @@ def maintenance(cloud: Cloud, host: str, on: bool) -> dict:
         steps["on-maintenance"] = "already set" if on else "was not set"
     if on:
         steps["nova-compute"] = cloud.set_enabled(services, False, MAINTENANCE_REASON)
+    elif any(s.get("forced_down") for s in services):
+        steps["forced-down"] = "still set (the host was fenced): run the reinsert action"
     return {"host": host, "segment": segment["name"], "steps": steps}
 
 
@@ -303,7 +307,7 @@ def reinsert(cloud: Cloud, host: str, wait: float = HEARTBEAT_WAIT) -> dict:
         steps["on-maintenance"] = "cleared"
     else:
         steps["on-maintenance"] = "was not set"
-    return {"host": host, "segment": segment["name"] if segment else "", "steps": steps}
+    return {"host": host, "steps": steps, **({"segment": segment["name"]} if segment else {})}
 
 
 def _bool(value: str) -> bool:

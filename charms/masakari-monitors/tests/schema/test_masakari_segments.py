@@ -194,6 +194,16 @@ def test_maintenance_off_leaves_a_reserved_host_disabled(stub, conf, capsys):
     assert stub.services[HOST]["status"] == "disabled"
 
 
+def test_maintenance_off_leaves_forced_down_to_reinsert(stub, conf, capsys):
+    stub.add_host(stub.add_segment("S1"), HOST, on_maintenance=True)
+    stub.services[HOST].update(forced_down=True, state="down", status="disabled")
+    code, done = run(conf, capsys, "maintenance", "--on", "false")
+    assert done["steps"]["forced-down"] == (
+        "still set (the host was fenced): run the reinsert action"
+    )
+    assert stub.services[HOST]["forced_down"] is True
+
+
 def test_flag_actions_refuse_for_a_host_in_no_segment(stub, conf, capsys):
     code, line = run(conf, capsys, "maintenance", "--on", "true")
     assert code == 3
@@ -252,7 +262,7 @@ def test_reinsert_refuses_at_once_when_nova_shows_nova_compute_down(stub, conf, 
 def test_reinsert_of_a_host_in_no_segment_still_returns_it_to_nova(stub, conf, capsys):
     stub.services[HOST].update(status="disabled")
     code, done = run(conf, capsys, "reinsert")
-    assert done["segment"] == "" and done["steps"]["on-maintenance"] == "not in a segment"
+    assert "segment" not in done and done["steps"]["on-maintenance"] == "not in a segment"
     assert stub.services[HOST]["status"] == "enabled"
 
 
