@@ -139,15 +139,17 @@ class Cloud:
     def segment_named(self, name: str) -> dict | None:
         return next((s for s in self.segments() if s["name"] == name), None)
 
-    def create_segment(self, name: str, method: str) -> dict:
+    def create_segment(self, name: str, method: str) -> tuple[dict, bool]:
+        """(the segment, whether this call created it): another unit may have at the same
+        moment (Masakari refuses a second segment of that name)."""
         body = {"segment": {"name": name, "recovery_method": method, "service_type": "COMPUTE"}}
         try:
-            return self.call("masakari", "POST", "/segments", body)["segment"]
+            return self.call("masakari", "POST", "/segments", body)["segment"], True
         except ApiError:
-            found = self.segment_named(name)  # another unit created it at the same moment
+            found = self.segment_named(name)
             if found is None:
                 raise
-            return found
+            return found, False
 
     def update_host(self, segment: dict, host: dict, **changes: bool) -> None:
         path = f"/segments/{segment['uuid']}/hosts/{host['uuid']}"
@@ -185,7 +187,7 @@ def register(cloud: Cloud, host: str, segment: str, method: str) -> dict:
         return {"result": result, "created_segment": False, **_member(where, record)}
     target, created = cloud.segment_named(segment), False
     if target is None:
-        target, created = cloud.create_segment(segment, method), True
+        target, created = cloud.create_segment(segment, method)
     body = {"host": {"name": host, "type": "COMPUTE", "control_attributes": "SSH"}}
     record = cloud.call("masakari", "POST", f"/segments/{target['uuid']}/hosts", body)["host"]
     return {"result": "added", "created_segment": created, **_member(target, record)}

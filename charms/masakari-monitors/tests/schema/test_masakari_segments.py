@@ -101,6 +101,21 @@ def test_register_joins_an_existing_segment_keeping_its_method(stub, conf, capsy
     assert segment["recovery_method"] == "rh_priority"
 
 
+def test_units_racing_to_create_the_segment_end_in_the_same_one(stub, conf, capsys, monkeypatch):
+    """Another unit creates S1 between this one's look and its create: Masakari answers 409
+    (names are unique) and this unit joins that segment."""
+    theirs = stub.add_segment("S1", "auto")
+    looks = iter([None])
+    found = segments.Cloud.segment_named
+    monkeypatch.setattr(segments.Cloud, "segment_named",
+                        lambda self, name: next(looks, found(self, name)))  # fmt: skip
+    code, added = run(conf, capsys, "register", "--segment", "S1")
+    assert (code, added["segment_uuid"], len(stub.segments)) == (0, theirs["uuid"], 1)
+    assert added["created_segment"] is False
+    assert [r["method"] for r in stub.calls("POST", "/instance-ha/v1/segments")] == ["POST"] * 2
+    assert stub.host_named(HOST)["failover_segment_id"] == theirs["uuid"]
+
+
 def test_register_never_moves_a_host_from_another_segment(stub, conf, capsys):
     other = stub.add_segment("ops")
     host = stub.add_host(other, HOST, reserved=True)
