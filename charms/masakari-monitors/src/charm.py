@@ -124,7 +124,7 @@ class MasakariMonitorsCharm(ReconcilingCharm):
         if found["result"] == "elsewhere" and found["host_uuid"] == added.get("host_uuid"):
             logger.info("segment-name changed: moving %s from segment %s to %s",
                         node_name, found["segment"], wanted)  # fmt: skip
-            self._unregister(wanted, added)
+            self._unregister(added)
             added = {}
             found = register()
         if found["result"] == "elsewhere":
@@ -134,7 +134,7 @@ class MasakariMonitorsCharm(ReconcilingCharm):
         if added and added["host_uuid"] != found["host_uuid"]:
             logger.info("host name changed: removing %s, which this unit added, from segment %s",
                         added["host"], added["segment"])  # fmt: skip
-            self._unregister(wanted, added)
+            self._unregister(added)
             added = {}
         if found["result"] == "added":
             logger.info("added %s to Masakari segment %s%s", node_name, wanted,
@@ -149,8 +149,10 @@ class MasakariMonitorsCharm(ReconcilingCharm):
             return status.SEGMENT_RESERVED_NOTE.text(segment=found["segment"])
         return status.SEGMENT_NOTE.text(segment=found["segment"])
 
-    def _unregister(self, segment: str, added: dict) -> None:
-        self._segments(segment, added["host"], "unregister", "--segment-uuid",
+    def _unregister(self, added: dict) -> None:
+        """Delete the host record this unit added (by its uuids: a renamed segment or host
+        is still found), and forget it."""
+        self._segments(added["segment"], added["host"], "unregister", "--segment-uuid",
                        added["segment_uuid"], "--host-uuid", added["host_uuid"])  # fmt: skip
         self._stored.segment_added = None
 
@@ -317,7 +319,7 @@ class MasakariMonitorsCharm(ReconcilingCharm):
         added = self._stored.segment_added
         if added:
             try:
-                self._unregister(added["segment"], dict(added))
+                self._unregister(dict(added))
                 logger.info("removed %s, which this unit added, from Masakari segment %s",
                             added["host"], added["segment"])  # fmt: skip
             except status.Unready as unready:

@@ -30,6 +30,7 @@ class FakeMasakari:
         self.hosts: dict[str, dict] = {}  # host name -> {segment, segment_uuid, host_uuid, ...}
         self.commands: list[list[str]] = []
         self.error: tuple[int, str] | None = None  # (exit code, stderr line) for every call
+        self.failing = {"register", "unregister", "set-reserved", "maintenance", "reinsert"}
         self.steps = {"nova-compute": "disabled", "reserved": "set"}
         self._ids = itertools.count(1)
 
@@ -48,7 +49,7 @@ class FakeMasakari:
         assert CREDENTIALS_PASSWORD not in " ".join(argv)
         host, command, *args = argv[5:]
         self.commands.append([host, command, *args])
-        if self.error:
+        if self.error and command in self.failing:
             return RunResult(self.error[0], "", f"Traceback...\n{self.error[1]}\n")
         options = dict(zip(args[::2], args[1::2], strict=True))
         if command == "register":
@@ -170,6 +171,22 @@ def test_a_changed_segment_name_moves_the_host_this_unit_added(ctx, system, masa
     assert masakari.hosts[FQDN]["segment"] == "S2"
     assert out.unit_status == testing.ActiveStatus(f"{READY}; protected by Masakari segment S2")
     assert added(out)["segment"] == "S2"
+
+
+def test_a_move_that_cannot_remove_the_old_record_keeps_it_and_retries(
+    ctx, system, masakari, ready_state
+):
+    out = in_segment(ctx, ready_state, "S1")
+    masakari.error, masakari.failing = (1, "ApiError: HTTP 409 Host h1 in-use"), {"unregister"}
+    out = ctx.run(ctx.on.config_changed(), with_config(out, segment_name="S2"))
+    assert out.unit_status == testing.BlockedStatus(
+        f"Cannot update Masakari segment S1 for {FQDN}: ApiError: HTTP 409 Host h1 in-use; "
+        "retrying on the next hook"
+    )
+    assert added(out)["segment"] == "S1" and masakari.hosts[FQDN]["segment"] == "S1"
+    masakari.error = None
+    out = ctx.run(ctx.on.update_status(), out)
+    assert masakari.hosts[FQDN]["segment"] == "S2" and added(out)["segment"] == "S2"
 
 
 def test_a_changed_segment_name_never_moves_an_operators_host(ctx, system, masakari, ready_state):
