@@ -8,8 +8,6 @@ from __future__ import annotations
 import dataclasses
 import unicodedata
 
-from masakari_segments import RECOVERY_METHODS
-
 import masakari_monitors_workload as workload
 from charm_common.config import (
     INT32_MAX,
@@ -20,6 +18,7 @@ from charm_common.config import (
     option,
     text,
 )
+from masakari_segments import RECOVERY_METHODS
 
 _seconds = integer(1, INT32_MAX, " seconds")
 

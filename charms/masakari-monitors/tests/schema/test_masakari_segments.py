@@ -12,8 +12,9 @@ import pathlib
 import subprocess
 import sys
 
-import masakari_segments as segments
 import pytest
+
+import masakari_segments as segments
 
 ROOT = pathlib.Path(__file__).resolve().parents[4]
 _spec = importlib.util.spec_from_file_location(
