@@ -135,6 +135,11 @@ def catalog_pattern(message: status.Message) -> re.Pattern:
 
 _PATTERNS = [(m, catalog_pattern(m)) for m in status.CATALOG if m.kind != "note"]
 _NOTES = [catalog_pattern(m) for m in status.CATALOG if m.kind == "note"]
+# One or more notes, `; ` apart: a field may itself hold `; ` (a segment name), so the notes are
+# matched as a whole rather than split.
+_NOTE_LIST = re.compile(
+    "(?:{0})(?:; (?:{0}))*".format("|".join(p.pattern for p in _NOTES)), re.DOTALL
+)
 
 
 def catalog_message(unit_status) -> status.Message:
@@ -144,8 +149,7 @@ def catalog_message(unit_status) -> status.Message:
         if message.kind == unit_status.name and pattern.fullmatch(text):
             return message
         if message.kind == "active" and text.startswith(message.template + "; "):
-            notes = text[len(message.template) + 2 :].split("; ")
-            if all(any(p.fullmatch(n) for p in _NOTES) for n in notes):
+            if _NOTE_LIST.fullmatch(text[len(message.template) + 2 :]):
                 return message
     raise AssertionError(f"status not in the catalog: {unit_status!r}")
 

@@ -40,7 +40,7 @@ class NovaConfError(NodeNameError):
 
 def is_hostname(value: str) -> bool:
     """A DNS host name (RFC 1123 labels), short or fully qualified."""
-    return bool(_HOSTNAME.match(value))
+    return bool(_HOSTNAME.fullmatch(value))  # `$` alone would let a trailing newline through
 
 
 def _nova_conf_host(system: System) -> str | None:

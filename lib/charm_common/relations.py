@@ -33,6 +33,17 @@ UnitData = tuple[str, Mapping[str, str]]
 # corrupts an ini line, a URL or a command argument.
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _PEM_CERTIFICATE = "-----BEGIN CERTIFICATE-----"
+_PEM_BLOCK = re.compile(r"-----BEGIN CERTIFICATE-----(.*?)-----END CERTIFICATE-----", re.DOTALL)
+
+
+def _is_pem_certificates(text: str) -> bool:
+    """At least one certificate, and every one whole (BEGIN, a body, END): a truncated one
+    would make the file OpenSSL loads as a CA or server certificate unusable. Text around the
+    blocks (`openssl x509 -text` output) is allowed, as OpenSSL skips it."""
+    bodies = _PEM_BLOCK.findall(text)
+    return len(bodies) == text.count(_PEM_CERTIFICATE) > 0 and all(
+        body.strip() and "-----" not in body for body in bodies
+    )
 
 
 class RelationDataError(ValueError):
@@ -135,7 +146,7 @@ class _Databag:
             text = pem.decode("ascii")
         except UnicodeDecodeError:
             raise self.error(key, "not a PEM certificate") from None
-        if _PEM_CERTIFICATE not in text:
+        if not _is_pem_certificates(text):
             raise self.error(key, "not a PEM certificate")
         return pem
 
@@ -615,7 +626,7 @@ def parse_server_certificate(
         if not isinstance(entry, dict):
             raise bag.error(key, f"{common_name} is not a cert and key")
         cert, private_key = entry.get("cert"), entry.get("key")
-        if not isinstance(cert, str) or _PEM_CERTIFICATE not in cert:
+        if not isinstance(cert, str) or not _is_pem_certificates(cert):
             raise bag.error(key, f"the cert for {common_name} is not a PEM certificate")
         if not isinstance(private_key, str) or not _PEM_KEY.search(private_key):
             raise bag.error(key, f"the key for {common_name} is not a PEM private key")
@@ -652,6 +663,6 @@ def issued_keys(data: Mapping[str, str], unit_name: str) -> list[str]:
 
 def _pem(bag: _Databag, key: str) -> str:
     value = bag.data[key]
-    if _PEM_CERTIFICATE not in value:
+    if not _is_pem_certificates(value):
         raise bag.error(key, "not a PEM certificate")
     return value

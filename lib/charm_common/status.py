@@ -127,6 +127,28 @@ NOVA_CONF_UNREADABLE = _message("blocked", "Cannot read nova.conf: {detail}", HY
 DRIVER_UNAVAILABLE = _message(
     "blocked", "Cannot install the fence-confirmed driver: {detail}", (MONITORS,)
 )
+SEGMENT_NOTE = _message("note", "protected by Masakari segment {segment}", (MONITORS,))
+SEGMENT_RESERVED_NOTE = _message(
+    "note", "reserved host of Masakari segment {segment}", (MONITORS,)
+)
+SEGMENT_MAINTENANCE_NOTE = _message(
+    "note",
+    "on maintenance in Masakari segment {segment}, not protected: run the reinsert action "
+    "once repaired",
+    (MONITORS,),
+)
+SEGMENT_ELSEWHERE = _message(
+    "blocked",
+    "Host {host} is in Masakari segment {other}, not {segment}; the charm never moves a host "
+    "it did not add: set segment-name to that segment, or delete the host there (openstack "
+    "segment host delete <segment> <host>)",
+    (MONITORS,),
+)
+SEGMENT_FAILED = _message(
+    "blocked",
+    "Cannot update Masakari segment {segment} for {host}: {detail}; retrying on the next hook",
+    (MONITORS,),
+)
 SEVERAL_CLUSTERS = _message(
     "blocked",
     "Related to several hacluster applications ({apps}): a remote node belongs to one cluster",

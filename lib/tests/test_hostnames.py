@@ -10,7 +10,8 @@ from charm_common.testing import FakeSystem
 @pytest.mark.parametrize(
     ("value", "valid"),
     [("virt-node-01.maas", True), ("virt-node-01", True), ("a" * 63, True), ("a" * 64, False),
-     ("bad_name", False), ("-x.maas", False), ("", False), ("x." * 127 + "x", False)],
+     ("bad_name", False), ("-x.maas", False), ("", False), ("x." * 127 + "x", False),
+     ("virt-node-01.maas\n", False)],
 )  # fmt: skip
 def test_is_hostname(value, valid):
     assert is_hostname(value) is valid

@@ -8,8 +8,8 @@ import logging
 import ops
 
 import masakari_monitors_workload as workload
-from charm_common import hostnames, relations, status
-from charm_common.lifecycle import ReconcilingCharm
+from charm_common import hostnames, pacemaker, relations, status
+from charm_common.lifecycle import ActionFailed, ReconcilingCharm
 from config import MonitorsConfig
 
 logger = logging.getLogger(__name__)
@@ -25,7 +25,15 @@ class MasakariMonitorsCharm(ReconcilingCharm):
     def __init__(self, framework: ops.Framework) -> None:
         super().__init__(framework)
         # disabled: monitors this charm stopped because their enable-*-monitor option is false.
-        self._stored.set_default(disabled=[])
+        # segment_added: the Masakari host record this unit created for its hypervisor
+        # ({"segment", "segment_uuid", "host", "host_uuid"}), or None: only that one is ever
+        # moved or removed by the charm.
+        self._stored.set_default(disabled=[], segment_added=None)
+        for action, handler in (
+            ("set-reserved", self._set_reserved), ("maintenance", self._maintenance),
+            ("reinsert", self._reinsert),
+        ):  # fmt: skip
+            self._observe_action(action, handler)
 
     def _services(self) -> tuple[str, ...]:
         """The enabled monitors' services (read raw: actions run even with a bad config)."""
@@ -70,8 +78,14 @@ class MasakariMonitorsCharm(ReconcilingCharm):
         if not self._stored.paused:
             self._apply_enablement(ctx)
         self.apply_pending()
+        try:
+            note, segment_problem = self._join_segment(config, node_name), None
+        except status.Unready as unready:
+            note, segment_problem = "", unready
         self.check_running(ctx.services)
-        return status.READY.status()
+        if segment_problem:
+            raise segment_problem
+        return status.with_notes(status.READY.status(), [note])
 
     def _node_name(self) -> str:
         try:
@@ -80,6 +94,128 @@ class MasakariMonitorsCharm(ReconcilingCharm):
             raise status.NOVA_CONF_UNREADABLE.unready(detail=str(error)) from None
         except hostnames.NodeNameError as error:
             raise status.INVALID_NODE_NAME.unready(why=str(error)) from None
+
+    # The Masakari segment ----------------------------------------------------------------------
+
+    def _join_segment(self, config: MonitorsConfig, node_name: str) -> str:
+        """Put this hypervisor in segment-name under node_name; the status note.
+
+        Empty segment-name: nothing is asked or changed (a record of what this unit added is
+        forgotten: the host stays, the operator's from now on). A host in another segment is
+        moved only when this unit added it (segment-name changed); a record this unit added
+        under an older host name is removed. Raises Unready (SEGMENT_ELSEWHERE, SEGMENT_FAILED).
+        """
+        added = dict(self._stored.segment_added or {})
+        wanted = config.segment_name
+        if not wanted:
+            if added:
+                logger.info(
+                    "segment-name is empty: %s stays in Masakari segment %s, left to the "
+                    "operator", added["host"], added["segment"],
+                )  # fmt: skip
+                self._stored.segment_added = None
+            return ""
+
+        def register() -> dict:
+            return self._segments(wanted, node_name, "register", "--segment", wanted,
+                                  "--recovery-method", config.segment_recovery_method)  # fmt: skip
+
+        found = register()
+        if found["result"] == "elsewhere" and found["host_uuid"] == added.get("host_uuid"):
+            logger.info("segment-name changed: moving %s from segment %s to %s",
+                        node_name, found["segment"], wanted)  # fmt: skip
+            self._unregister(added)
+            added = {}
+            found = register()
+        if found["result"] == "elsewhere":
+            raise status.SEGMENT_ELSEWHERE.unready(
+                host=node_name, other=found["segment"], segment=wanted
+            )
+        if added and added["host_uuid"] != found["host_uuid"]:
+            logger.info("host name changed: removing %s, which this unit added, from segment %s",
+                        added["host"], added["segment"])  # fmt: skip
+            self._unregister(added)
+            added = {}
+        if found["result"] == "added":
+            logger.info("added %s to Masakari segment %s%s", node_name, wanted,
+                        " (created)" if found.get("created_segment") else "")  # fmt: skip
+            added = {"host": node_name, "host_uuid": found["host_uuid"]}
+        if added:
+            added.update(segment=found["segment"], segment_uuid=found["segment_uuid"])
+        self._stored.segment_added = added or None
+        if found.get("on_maintenance"):
+            return status.SEGMENT_MAINTENANCE_NOTE.text(segment=found["segment"])
+        if found.get("reserved"):
+            return status.SEGMENT_RESERVED_NOTE.text(segment=found["segment"])
+        return status.SEGMENT_NOTE.text(segment=found["segment"])
+
+    def _unregister(self, added: dict) -> None:
+        """Delete the host record this unit added (by its uuids: a renamed segment or host
+        is still found), and forget it."""
+        self._segments(added["segment"], added["host"], "unregister", "--segment-uuid",
+                       added["segment_uuid"], "--host-uuid", added["host_uuid"])  # fmt: skip
+        self._stored.segment_added = None
+
+    def _segments(self, segment: str, host: str, *command: str) -> dict:
+        try:
+            return workload.segments_command(self.system, host, *command)
+        except workload.SegmentsError as error:
+            detail = status.redact(str(error), self._secrets())[:200]
+            raise status.SEGMENT_FAILED.unready(
+                segment=segment, host=host, detail=detail
+            ) from None
+
+    # Actions ------------------------------------------------------------------------------------
+
+    def _action_host(self) -> str:
+        """The name Nova registers, once the credentials are rendered; else ActionFailed."""
+        try:
+            node_name = self._node_name()
+        except status.Unready as unready:
+            raise ActionFailed(unready.status.message) from None
+        if self.system.file_mode(workload.MONITORS_CONF) is None:
+            raise ActionFailed(
+                f"No credentials yet ({workload.MONITORS_CONF}): relate identity-credentials "
+                "to keystone and wait for the unit to render it"
+            )
+        return node_name
+
+    def _segments_action(self, host: str, *command: str) -> dict:
+        try:
+            results = workload.segments_command(self.system, host, *command)
+        except workload.SegmentsError as error:
+            raise ActionFailed(status.redact(str(error), self._secrets())) from None
+        self._reconcile()  # the status shows the new flags
+        return results
+
+    def _set_reserved(self, event: ops.ActionEvent) -> dict:
+        reserved = "true" if event.params["reserved"] else "false"
+        return self._segments_action(self._action_host(), "set-reserved", "--reserved", reserved)
+
+    def _maintenance(self, event: ops.ActionEvent) -> dict:
+        on = "true" if event.params["on"] else "false"
+        return self._segments_action(self._action_host(), "maintenance", "--on", on)
+
+    def _reinsert(self, _event: ops.ActionEvent) -> dict:
+        """After a repair: refused until Pacemaker shows this node online (here, through
+        pacemaker_remoted) and Nova its nova-compute service up; then forced-down cleared,
+        nova-compute enabled, on_maintenance cleared (masakari_segments.py)."""
+        host = self._action_host()
+        try:
+            node = pacemaker.cluster_nodes(self.system).get(host)
+        except pacemaker.ClusterStatusError as error:
+            raise ActionFailed(
+                f"Cannot ask Pacemaker whether {host} is online ({error}): start pacemaker_remote "
+                "(the pacemaker-remote charm's resume action) and wait for the cluster to connect"
+            ) from None
+        if node is None or not node.online:
+            raise ActionFailed(
+                f"Pacemaker shows {host} "
+                f"{'offline' if node else 'nowhere among its nodes'}: wait until crm_mon shows "
+                "it online (the cluster reconnects a remote node within its reconnect_interval)"
+            )
+        results = self._segments_action(host, "reinsert")
+        return {**results, "steps": {"pacemaker": "online", **results.get("steps", {})}}
 
     # Packages and services ------------------------------------------------------------------
 
@@ -180,6 +316,15 @@ class MasakariMonitorsCharm(ReconcilingCharm):
     # remove -----------------------------------------------------------------------------------
 
     def _uninstall(self) -> None:
+        added = self._stored.segment_added
+        if added:
+            try:
+                self._unregister(dict(added))
+                logger.info("removed %s, which this unit added, from Masakari segment %s",
+                            added["host"], added["segment"])  # fmt: skip
+            except status.Unready as unready:
+                logger.error("%s; remove it by hand: openstack segment host delete %s %s",
+                             unready.status.message, added["segment"], added["host"])  # fmt: skip
         for service in workload.SERVICES:
             if self.system.package_version(workload.MONITORS_BY_SERVICE[service].package):
                 self.system.stop_service(service)

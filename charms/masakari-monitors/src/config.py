@@ -6,9 +6,19 @@ Defaults live in charmcraft.yaml; `MasakariMonitorsCharm` loads this with `load_
 from __future__ import annotations
 
 import dataclasses
+import unicodedata
 
 import masakari_monitors_workload as workload
-from charm_common.config import INT32_MAX, ConfigError, TypedConfig, integer, one_of, option
+from charm_common.config import (
+    INT32_MAX,
+    ConfigError,
+    TypedConfig,
+    integer,
+    one_of,
+    option,
+    text,
+)
+from masakari_segments import RECOVERY_METHODS
 
 _seconds = integer(1, INT32_MAX, " seconds")
 
@@ -21,6 +31,24 @@ def _process_list(name: str, value: str) -> None:
             raise ConfigError(
                 name, f"{error}; see the option's description for the format"
             ) from None
+
+
+def _segment_name(name: str, value: str) -> None:
+    """Empty, or a name Masakari's API takes for a segment (its `name` format,
+    masakari/api/validation/parameter_types.py): at most 255 characters below U+FFFF, none a
+    control, format or line/paragraph separator (categories C*, Zl, Zp), no space (Zs) at
+    either end."""
+    text(max_length=255)(name, value)
+    if value and (_is_space(value[0]) or _is_space(value[-1])):
+        raise ConfigError(name, "must not start or end with white space")
+    if any(ord(c) >= 0xFFFF or unicodedata.category(c)[0] == "C"
+           or unicodedata.category(c) in ("Zl", "Zp") for c in value):  # fmt: skip
+        raise ConfigError(name, "must be printable characters (letters, digits, punctuation, "
+                          "symbols, spaces) from Unicode's basic plane")  # fmt: skip
+
+
+def _is_space(character: str) -> bool:
+    return character.isspace() or unicodedata.category(character) == "Zs"
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -42,6 +70,8 @@ class MonitorsConfig(TypedConfig):
     enable_instance_monitor: bool
     enable_process_monitor: bool
     enable_introspective_monitor: bool
+    segment_name: str = option(_segment_name)
+    segment_recovery_method: str = option(one_of(RECOVERY_METHODS))
 
     @property
     def enabled(self) -> tuple[str, ...]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import pathlib
 import re
 
@@ -64,6 +65,13 @@ DEFAULT_PROCESS_LIST: tuple[dict[str, object], ...] = tuple(
     )
 )  # fmt: skip
 
+# Run from the charm's directory, not copied anywhere: only the charm runs it (in hooks and
+# actions), so it is always the version the charm expects, there before the first reconcile
+# succeeded (actions run with a bad config too), and nothing is left behind on remove.
+SEGMENTS_SCRIPT = str(pathlib.Path(__file__).with_name("masakari_segments.py"))
+SEGMENTS_TIMEOUT = 120.0  # seconds: a few API calls of 30 s at most, reinsert's 25 s watch
+REFUSED = 3  # masakari_segments.py's exit code when it will not act now
+
 _TEMPLATES = template_environment(pathlib.Path(__file__).parent.parent / "templates")
 DAEMON_RELOAD = ("systemctl", "daemon-reload")  # systemd reads a changed drop-in only then
 
@@ -73,6 +81,15 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 class WorkloadError(RuntimeError):
     """The machine cannot take what the charm must install; the message says why and the fix."""
+
+
+class SegmentsError(RuntimeError):
+    """masakari_segments.py failed (`refused`: it would not act now); the message is its one
+    line of reason, which names no secret."""
+
+    def __init__(self, message: str, refused: bool = False) -> None:
+        super().__init__(message)
+        self.refused = refused
 
 
 class ProcessListError(ValueError):
@@ -173,6 +190,29 @@ def uninstall(system: System) -> None:
     site = local_site_dir(system)
     for relative in fence_install.wanted_files(__version__):
         system.remove_file(f"{site}/{relative}")
+
+
+def segments_command(system: System, host: str, *command: str) -> dict:
+    """What `masakari_segments.py --host <host> <command>` prints (one JSON object).
+
+    It reads the credentials from MONITORS_CONF under the machine's python3 (openstacksdk), so
+    no secret is on the command line. Raises SegmentsError with its last line otherwise.
+    """
+    result = system.run(
+        [SYSTEM_PYTHON, SEGMENTS_SCRIPT, "--config-file", MONITORS_CONF, "--host", host,
+         *command],
+        timeout=SEGMENTS_TIMEOUT,
+    )  # fmt: skip
+    if result.ok:
+        try:
+            found = json.loads(result.stdout)
+        except ValueError:
+            found = None
+        if isinstance(found, dict):
+            return found
+        raise SegmentsError(f"{pathlib.Path(SEGMENTS_SCRIPT).name} printed no JSON object")
+    last = (result.stderr.strip().splitlines() or [f"exit {result.returncode}"])[-1]
+    raise SegmentsError(last[-300:], refused=result.returncode == REFUSED)
 
 
 def render_process_list(processes: tuple[dict[str, object], ...]) -> bytes:

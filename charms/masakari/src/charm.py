@@ -536,7 +536,7 @@ def _is_ip(value: str) -> bool:
         ipaddress.ip_address(value)
     except ValueError:
         return False
-    return True
+    return "%" not in value  # a zone (fe80::1%eth0): haproxy takes no zone in a server address
 
 
 if __name__ == "__main__":  # pragma: nocover

@@ -639,3 +639,27 @@ def test_a_service_started_before_a_pending_daemon_reload_is_restarted_after_it(
     reload_at = log.index("run systemctl daemon-reload")
     assert f"restart_service {INSTANCE}" in log[reload_at:]
     assert out.unit_status == testing.ActiveStatus("Unit is ready")
+
+
+def test_a_re_enabled_monitor_whose_drop_in_changed_restarts_after_the_daemon_reload(
+    ctx, system, ready_state, monkeypatch
+):
+    """While the instance monitor was disabled libvirt's group appeared: enabling it writes a
+    new drop-in, and the monitor, started before daemon-reload, restarts after it."""
+    system.responders[("getent", "group", "libvirt")] = lambda argv: RunResult(2, "", "")
+    state = ctx.run(ctx.on.config_changed(), ready_state)
+    state = ctx.run(ctx.on.config_changed(), configured(state, enable_instance_monitor=False))
+    del system.responders[("getent", "group", "libvirt")]
+    log: list[str] = []
+    for name in ("restart_service", "resume_service", "run"):
+        original = getattr(system, name)
+
+        def record(arg, *rest, name=name, original=original, **kwargs):
+            log.append(f"{name} {arg if isinstance(arg, str) else ' '.join(arg)}")
+            return original(arg, *rest, **kwargs)
+
+        monkeypatch.setattr(system, name, record)
+    out = ctx.run(ctx.on.config_changed(), configured(state, enable_instance_monitor=True))
+    assert "SupplementaryGroups=libvirt" in system.text(workload.drop_in_path(INSTANCE))
+    assert f"restart_service {INSTANCE}" in log[log.index("run systemctl daemon-reload") :]
+    assert out.unit_status == testing.ActiveStatus("Unit is ready")

@@ -5,6 +5,7 @@ writes and publishes nothing. Seeds are fixed (tests/generated_inputs.py)."""
 from __future__ import annotations
 
 import dataclasses
+import json
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -38,12 +39,24 @@ GOOD = {
         "- &a {process_name: x, start_command: y, restart_command: z}\n- *a\n",
     ]),
     "host-monitoring-driver": st.sampled_from(["default", "fence-confirmed", "Default"]),
+    "segment-name": st.sampled_from(["S1", "Rack 12 / zone-a", "a; b", "é" * 255, " S1"]),
+    "segment-recovery-method": st.sampled_from(["reserved_host", "rh_priority", "Auto"]),
 }  # fmt: skip
+
+
+def joins_segment(argv: list[str]) -> RunResult:
+    """masakari_segments.py register: the host is added to the segment it was given."""
+    segment = argv[argv.index("--segment") + 1] if "--segment" in argv else "S1"
+    return RunResult(0, json.dumps({
+        "result": "added", "created_segment": True, "segment": segment, "segment_uuid": "s",
+        "host_uuid": "h", "reserved": False, "on_maintenance": False,
+    }), "")  # fmt: skip
 
 
 def machine() -> FakeSystem:
     system = FakeSystem(FQDN)
     system.responders[(workload.SYSTEM_PYTHON, "-c")] = lambda argv: RunResult(0, SYS_PATH, "")
+    system.responders[(workload.SYSTEM_PYTHON, workload.SEGMENTS_SCRIPT)] = joins_segment
     return system
 
 

@@ -87,3 +87,34 @@ def test_a_vault_ca_that_is_not_pem_blocks_naming_the_key(ctx, system, ready_sta
     assert out.unit_status == testing.BlockedStatus(
         "Invalid relation data: certificates ca from vault/0: not a PEM certificate"
     )
+
+
+TRUNCATED = "-----BEGIN CERTIFICATE-----\nMIIBvault"  # cut before its END line
+
+
+@pytest.mark.parametrize(
+    ("relation", "message"),
+    [
+        ("vault-ca", "certificates ca from vault/0"),
+        ("vault-chain", "certificates chain from vault/0"),
+        ("keystone", "identity-credentials ca_cert from keystone/0"),
+    ],
+)
+def test_a_truncated_ca_blocks_and_is_never_written(ctx, system, ready_state, relation, message):
+    import base64
+
+    from .relation_data import vault
+
+    whole = "-----BEGIN CERTIFICATE-----\nMIIBvault\n-----END CERTIFICATE-----"
+    related = {
+        "vault-ca": [nova_compute(), identity_credentials(), vault(TRUNCATED)],
+        "vault-chain": [nova_compute(), identity_credentials(), vault(whole, TRUNCATED)],
+        "keystone": [nova_compute(), identity_credentials(
+            ca_cert=base64.b64encode(f"{whole}\n{TRUNCATED}".encode()).decode()
+        )],
+    }[relation]  # fmt: skip
+    out = ctx.run(ctx.on.config_changed(), dataclasses.replace(ready_state, relations=related))
+    assert out.unit_status == testing.BlockedStatus(
+        f"Invalid relation data: {message}: not a PEM certificate"
+    )
+    assert workload.KEYSTONE_CA not in system.files

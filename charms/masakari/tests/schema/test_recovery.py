@@ -9,8 +9,9 @@ import shutil
 import subprocess
 import sys
 
-import masakari_recovery as recovery
 import pytest
+
+import masakari_recovery as recovery
 
 NOW = datetime.datetime(2026, 11, 30, 12, 0, 0)
 

@@ -275,6 +275,22 @@ def test_several_units_coordinate_notification_intake_through_the_database(
         assert line in haproxy
 
 
+@pytest.mark.parametrize("address", ["masakari-1.maas\n", "fe80::1%ens3", "10.5.0.41 "])
+def test_a_peer_address_haproxy_cannot_take_blocks_and_reaches_no_file(
+    ctx, system, ready_state, address
+):
+    peers = cluster({1: {"internal-address": address}})
+    state = dataclasses.replace(
+        ready_state, relations=[shared_db(), rabbitmq(), identity_service(), peers]
+    )
+    out = ctx.run(ctx.on.config_changed(), state)
+    assert out.unit_status == testing.BlockedStatus(
+        "Invalid relation data: cluster internal-address from masakari/1: not a host name or IP "
+        "address"
+    )
+    assert workload.HAPROXY_CFG not in system.files
+
+
 def test_release_specific_wsgi_entry_point(ctx, system, ready_state):
     system.available_version = "14.0.2-2"  # Debian 12's Zed
     ctx.run(ctx.on.config_changed(), ready_state)
