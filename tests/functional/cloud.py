@@ -175,6 +175,16 @@ class OpenStackApi(Protocol):
     def notifications(self) -> list[dict[str, Any]]: ...
 
 
+class GuestWatch:
+    """What a cloud saw of some instances' guests while they failed over; this one sees nothing
+    (a cloud whose hypervisors' processes and disks the tests cannot read)."""
+
+    def stop(self) -> tuple[list[tuple[datetime.datetime, str]], list[str]]:
+        """Stop watching: marks for the timeline, and each double run seen (an instance whose
+        guest ran on two hosts at once), as failure messages."""
+        return [], []
+
+
 class Cloud(abc.ABC):
     """A deployed cloud the scenarios can break and repair.
 
@@ -241,6 +251,11 @@ class Cloud(abc.ABC):
         """Steps of the failure of `host` since `since` that only the cluster's logs show
         (connection lost, fence requested, BMC power-off), for the timeline; none by default."""
         return []
+
+    def watch_guests(self, server_ids: list[str]) -> GuestWatch:
+        """Start watching the servers' guests for a double run, from just before a failure to
+        the end of its recovery; by default nothing is watched."""
+        return GuestWatch()
 
     # Time, overridable so the scenarios can run against a simulated cloud.
     def now(self) -> datetime.datetime:

@@ -345,32 +345,38 @@ def host_failover(
     budget = timers.host_failover_budget(len(server_ids))
     scenario = f"host failover ({recovery_method}) of {host}"
     wait_out_duplicate_window(cloud, host, notifications, timers.duplicate_window)
+    watch = cloud.watch_guests(server_ids)
     t0 = cloud.now()
     timeline = Timeline(scenario, t0)
     cloud.log(f"{scenario}: failing the host; budget {budget:.0f}s from the charms' timers")
-    timeline.add(t0, cloud.fail_host(host))
+    try:
+        timeline.add(t0, cloud.fail_host(host))
 
-    def notification_done() -> dict[str, Any] | None:
-        found = new_notifications(cloud, known, type="COMPUTE_HOST", hostname=host)
-        final = [n for n in found if n["status"] in FINAL_STATUSES]
-        return final[0] if final else None
+        def notification_done() -> dict[str, Any] | None:
+            found = new_notifications(cloud, known, type="COMPUTE_HOST", hostname=host)
+            final = [n for n in found if n["status"] in FINAL_STATUSES]
+            return final[0] if final else None
 
-    def recovered() -> bool:
-        for server_id in server_ids:
-            server = cloud.api.server(server_id)
-            if not is_settled_active(server) or server_host(server) == host:
-                return False
-        return True
+        def recovered() -> bool:
+            for server_id in server_ids:
+                server = cloud.api.server(server_id)
+                if not is_settled_active(server) or server_host(server) == host:
+                    return False
+            return True
 
-    deadline = t0 + datetime.timedelta(seconds=budget)
-    notification = wait_until(
-        cloud, f"a final Masakari notification for {host}", notification_done, budget
-    )
-    if notification["status"] == "finished":
-        remaining = max((deadline - cloud.now()).total_seconds(), POLL_INTERVAL)
-        wait_until(cloud, "every instance ACTIVE on another host", recovered, remaining)
+        deadline = t0 + datetime.timedelta(seconds=budget)
+        notification = wait_until(
+            cloud, f"a final Masakari notification for {host}", notification_done, budget
+        )
+        if notification["status"] == "finished":
+            remaining = max((deadline - cloud.now()).total_seconds(), POLL_INTERVAL)
+            wait_until(cloud, "every instance ACTIVE on another host", recovered, remaining)
+    finally:
+        marks, double_runs = watch.stop()
 
-    failures: list[str] = []
+    failures: list[str] = list(double_runs)
+    for when, what in marks:
+        timeline.add(when, what)
     stopped = new_notifications(cloud, known, type="COMPUTE_HOST", hostname=host, event="STOPPED")
     for n in stopped:
         timeline.add(parse_time(n.get("created_at")), f"notification {n['status']} created")

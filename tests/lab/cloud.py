@@ -211,15 +211,19 @@ class Cloud:
         return [s["id"] for s in servers]
 
     def flavor_id(self) -> str:
+        from .guests import FLAVOR
+
         for flavor in self.call("compute", "GET", "/flavors")["flavors"]:
-            if flavor["name"] == "lab.tiny":
+            if flavor["name"] == FLAVOR["name"]:
                 return flavor["id"]
-        raise LabError("flavor lab.tiny is missing; run `python -m tests.lab up`")
+        raise LabError(f"flavor {FLAVOR['name']} is missing; run `python -m tests.lab up`")
 
     def image_id(self) -> str:
-        images = self.call("image", "GET", "/v2/images?name=lab-tiny")["images"]
+        from .guests import IMAGE
+
+        images = self.call("image", "GET", f"/v2/images?name={IMAGE}")["images"]
         if not images:
-            raise LabError("image lab-tiny is missing; run `python -m tests.lab up`")
+            raise LabError(f"image {IMAGE} is missing; run `python -m tests.lab up`")
         return images[0]["id"]
 
     def delete_all_servers(self, timeout: float = 120) -> None:

@@ -46,7 +46,9 @@ NETNS_PREFIX = "masakari-lab-"
 ROOT_LINK = "masakari-lab0"
 HOST_LINK = "eth0"
 # /var/lib directories each host has for itself (the rest of /var/lib is the machine's).
-PRIVATE_VAR_LIB = ("pacemaker", "nova", "masakari", "masakarimonitors", "charm-pacemaker-remote")
+PRIVATE_VAR_LIB = (
+    "pacemaker", "nova", "masakari", "masakarimonitors", "charm-pacemaker-remote", "libvirt",
+)  # fmt: skip
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -528,12 +530,18 @@ def leftovers() -> list[str]:
 # --------------------------------------------------------------------------- inside a host
 
 
-def command(host: Host, argv: Sequence[str], env: dict[str, str] | None = None) -> list[str]:
-    """argv prefixed so that it runs inside `host` (its net, mount and UTS namespaces)."""
+def command(
+    host: Host,
+    argv: Sequence[str],
+    env: dict[str, str] | None = None,
+    ns: Sequence[str] | None = None,
+) -> list[str]:
+    """argv prefixed so that it runs inside `host` (its net, mount and UTS namespaces, or the
+    nsenter namespace options `ns`)."""
     env_args = [f"{k}={v}" for k, v in (env or {}).items()]
     return [
         "nsenter",
-        *host.ns_args(),
+        *(host.ns_args() if ns is None else ns),
         "--wd=/",
         "--",
         "env",
@@ -551,12 +559,13 @@ def run(
     check: bool = True,
     timeout: float = 60,
     env: dict[str, str] | None = None,
+    ns: Sequence[str] | None = None,
 ) -> subprocess.CompletedProcess:
-    """Run a command inside `host` and wait for it."""
+    """Run a command inside `host` (or the nsenter namespaces `ns`) and wait for it."""
     text = not isinstance(input, bytes)
     try:
         proc = subprocess.run(
-            command(host, argv, env),
+            command(host, argv, env, ns),
             input=input,
             capture_output=True,
             text=text,

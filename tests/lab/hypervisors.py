@@ -8,9 +8,9 @@ mount and UTS namespaces (hosts.py). The counterparts are played from what the c
 - keystone: creates the `masakari-monitors` user the monitors charm asks for on
   identity-credentials (admin role in the service project) and sends its credentials.
 
-Lab-only choices, all charm options an operator could set the same way: the instance and process
-monitors are off (the fake virt driver has no guests for libvirt to report, and the hosts have no
-systemd for the process monitor to restart units with).
+Lab-only choice, a charm option an operator could set the same way: the process monitor is off
+(the hosts have no systemd for it to restart units with; README says why). The instance monitor
+is on: each hypervisor's libvirtd runs real guests (guests.py).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ EVENT_LOG = settings.LOGS / "hypervisor-charms.log"
 MONITORS_USER = "masakari-monitors"  # what the charm requests on identity-credentials
 # What Debian's masakari-host-monitor unit runs as (User=/Group=).
 MONITOR_USER = "masakari"
-LAB_MONITORS_CONFIG = {"enable-instance-monitor": False, "enable-process-monitor": False}
+LAB_MONITORS_CONFIG = {"enable-instance-monitor": True, "enable-process-monitor": False}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -187,28 +187,34 @@ def start_service(host: hosts.Host, name: str) -> None:
     if name == pacemaker.REMOTE_SERVICE:
         pacemaker.start_remote(host)
         return
-    argv = exec_start(host, name)
-    if argv is None:
+    drop_in = unit_drop_in(host, name)
+    argv = drop_in.get("ExecStart")
+    if not argv:
         raise LabError(f"the lab does not know how to run {name} on {host.fqdn}")
+    # The user's groups (as systemd's User= gives them) plus the unit's SupplementaryGroups=.
+    groups = hosts.run(host, ["id", "-Gn", MONITOR_USER]).stdout.split()
+    groups += [g for g in drop_in.get("SupplementaryGroups", []) if g not in groups]
     hosts.start_daemon(
         host,
         name,
-        ["setpriv", f"--reuid={MONITOR_USER}", f"--regid={MONITOR_USER}", "--init-groups", *argv],
-    )
+        ["setpriv", f"--reuid={MONITOR_USER}", f"--regid={MONITOR_USER}",
+         f"--groups={','.join(groups)}", *argv],
+    )  # fmt: skip
 
 
-def exec_start(host: hosts.Host, name: str) -> list[str] | None:
-    """ExecStart of the unit's drop-in the charm wrote (the packaged unit's own is replaced)."""
+def unit_drop_in(host: hosts.Host, name: str) -> dict[str, list[str]]:
+    """The last non-empty value of each setting in the unit's drop-in the charm wrote (the
+    packaged unit's own ExecStart is replaced), split into words."""
     _charm_class(MONITORS)  # puts the charm's modules on sys.path
     import masakari_monitors_workload as workload
 
     proc = hosts.run(host, ["cat", workload.drop_in_path(name)], check=False)
-    lines = [
-        line.split("=", 1)[1].split()
-        for line in proc.stdout.splitlines()
-        if line.startswith("ExecStart=") and line.strip() != "ExecStart="
-    ]
-    return lines[-1] if lines else None
+    found: dict[str, list[str]] = {}
+    for line in proc.stdout.splitlines():
+        key, _, value = line.partition("=")
+        if value.strip() and not line.startswith("#"):
+            found[key.strip()] = value.split()
+    return found
 
 
 # ---------------------------------------------------------------------------------------------

@@ -15,7 +15,8 @@ import time
 from . import pacemaker, procs, settings
 
 # nova-compute needs "nova-compute-kvm | nova-compute-hypervisor"; nova-compute-ironic satisfies
-# it without libvirt-daemon or qemu (the lab's computes use the fake driver from python3-nova).
+# it without pulling every qemu-system-* architecture in (nova-compute-qemu would: it ships only
+# a config file naming the libvirt driver, which the lab writes itself; it conflicts with -ironic).
 PACKAGES = [
     "mariadb-server",
     "rabbitmq-server",
@@ -46,6 +47,19 @@ PACKAGES = [
     "sudo",
     "masakari-monitors-common",
     "masakari-host-monitor",
+    # Real guests (research/real-guests-feasibility.md): libvirt with software emulation in
+    # every hypervisor, qemu-system-common for its TCG accelerator module, qemu-img for nova's
+    # disks, the cloud kernel + busybox for the guest image, python3-libvirt for nova's driver.
+    "libvirt-daemon-system",
+    "libvirt-clients",
+    "qemu-system-x86",
+    "qemu-system-common",
+    "qemu-utils",
+    "python3-libvirt",
+    "busybox-static",
+    "linux-image-cloud-amd64",
+    "cpio",
+    "masakari-instance-monitor",
 ]
 # Answers that stop the packages' postinst scripts from configuring databases, rabbit or
 # keystone on their own: the lab (and the charm) do that.

@@ -308,8 +308,12 @@ def compute_argv(host: str) -> list[str]:
 
 
 def start_compute(host: str) -> None:
-    for d in ("instances", "lock"):
-        (settings.DATA / "nova" / host / d).mkdir(parents=True, exist_ok=True)
+    """The hypervisor's libvirt (guests.py), then its nova-compute."""
+    from . import guests, services
+
+    (settings.DATA / "nova" / host / "lock").mkdir(parents=True, exist_ok=True)
+    services.INSTANCES.mkdir(parents=True, exist_ok=True)
+    guests.start_libvirt(hosts.load().host(host))
     if not procs.running(f"nova-compute-{host}"):
         procs.spawn(
             f"nova-compute-{host}",
@@ -362,6 +366,20 @@ def start_computes(admin) -> None:
         interval=2,
         procs=["nova-scheduler"],
     )
+
+
+def use_compute_driver(admin, driver: str) -> None:
+    """Every nova-compute with `driver` (services.COMPUTE_DRIVERS), restarted if it changes;
+    the lab has no servers meanwhile (reset first)."""
+    from . import services
+
+    if services.compute_driver() == driver:
+        return
+    services.COMPUTE_DRIVER_FILE.write_text(driver + "\n")
+    services.render_configs(services.load_secrets())
+    for host in settings.COMPUTE_HOSTS:
+        procs.stop(f"nova-compute-{host}")
+    start_computes(admin)
 
 
 def reporting(service: dict) -> bool:
@@ -438,7 +456,9 @@ def disabled_in_placement(admin) -> list[str]:
 
 
 def ensure_flavor_image(admin) -> None:
-    # Room for the benchmark's 50 servers (nova's defaults: 10 instances, 20 cores).
+    """Unlimited quotas (room for the benchmark's servers), the guest's flavor and images."""
+    from . import guests
+
     project = admin.session.get_project_id()
     admin.call(
         "compute",
@@ -446,37 +466,7 @@ def ensure_flavor_image(admin) -> None:
         f"/os-quota-sets/{project}",
         json={"quota_set": {"instances": -1, "cores": -1, "ram": -1}},
     )
-    flavors = admin.call("compute", "GET", "/flavors")["flavors"]
-    if not any(f["name"] == "lab.tiny" for f in flavors):
-        admin.call(
-            "compute",
-            "POST",
-            "/flavors",
-            json={"flavor": {"name": "lab.tiny", "vcpus": 1, "ram": 64, "disk": 1}},
-        )
-    images = admin.call("image", "GET", "/v2/images?name=lab-tiny")["images"]
-    if images and images[0]["status"] == "active":
-        return
-    for image in images:  # a half-uploaded image from an interrupted run
-        admin.call("image", "DELETE", f"/v2/images/{image['id']}")
-    image = admin.call(
-        "image",
-        "POST",
-        "/v2/images",
-        json={
-            "name": "lab-tiny",
-            "disk_format": "raw",
-            "container_format": "bare",
-            "visibility": "public",
-        },
-    )
-    admin.call(
-        "image",
-        "PUT",
-        f"/v2/images/{image['id']}/file",
-        data=b"\0" * (1 << 20),
-        headers={"Content-Type": "application/octet-stream"},
-    )
+    guests.ensure_flavor_image(admin)
 
 
 # ---------------------------------------------------------------- down / status

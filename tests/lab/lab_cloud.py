@@ -4,9 +4,9 @@ Failure injection is the guide's (`ip link set eth0 down` inside the hypervisor)
 fencing (Pacemaker -> STONITH -> MAAS emulator), the fence-confirmed host monitor and Masakari
 do the rest. Timers are read from what the charms rendered, not assumed.
 
-The fake virt driver runs no guest process, so there is no instance for the instance monitor to
-see die: `instance_process` is always None and the instance-restart scenario is skipped here
-(tests/lab/test_instance_restart.py covers Masakari's side of it with a VM notification).
+Guests are real qemu processes (guests.py): `instance_process` is the guide's `pgrep -f
+guest=<instance_name>` and `kill_instance_process` its `pkill -f -9 guest=<instance_name>`, both
+run inside the hypervisor (its own PID namespace, so they see its guests only).
 """
 
 from __future__ import annotations
@@ -28,11 +28,22 @@ from tests.functional.cloud import (
 from tests.functional.openstack_api import SdkOpenStackApi
 
 from . import cloud as cloudmod
-from . import hosts, hypervisors, lab, maas_emulator, pacemaker, scenarios, services, settings
+from . import (
+    double_run,
+    guests,
+    hosts,
+    hypervisors,
+    lab,
+    maas_emulator,
+    pacemaker,
+    scenarios,
+    services,
+    settings,
+)
+from .procs import LabError
 
 MASAKARI_CONF = "/etc/masakari/masakari.conf"
 MONITORS_CONF = "/etc/masakarimonitors/masakarimonitors.conf"
-NO_GUEST = "the lab's fake virt driver runs no guest process (no qemu to kill)"
 
 
 def _seconds(value: str | None) -> float:
@@ -101,10 +112,26 @@ class LabCloud(Cloud):
         lab.start_compute(host)
 
     def instance_process(self, server_id: str, host: str) -> int | None:
-        return None  # NO_GUEST
+        pids = guests.guest_pids(hosts.load().host(host), self.instance_name(server_id))
+        return pids[0] if pids else None
 
     def kill_instance_process(self, server_id: str, host: str) -> int:
-        raise NotImplementedError(NO_GUEST)
+        pid = self.instance_process(server_id, host)
+        if pid is None:
+            raise LabError(f"no qemu process of {server_id} on {host}")
+        name = self.instance_name(server_id)
+        guests.shell(hosts.load().host(host), ["pkill", "-f", "-9", f"guest={name}"], check=True)
+        return pid
+
+    def watch_guests(self, server_ids: list[str]) -> double_run.Detector:
+        watched = [
+            double_run.Guest(i, self.instance_name(i), services.INSTANCES / i / "disk")
+            for i in server_ids
+        ]
+        return double_run.Detector(watched).start()
+
+    def instance_name(self, server_id: str) -> str:
+        return self.admin.server(server_id)["OS-EXT-SRV-ATTR:instance_name"]
 
     def fencing_history(self, host: str) -> list[FenceEvent]:
         events = parse_fence_history(pacemaker.fence_history_xml(host))

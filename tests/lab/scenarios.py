@@ -1,10 +1,9 @@
 """Failure scenarios on the lab, each printed as a timeline.
 
-Failures are injected as the suite's monitors report them: a failed hypervisor's nova-compute is
-killed and its service forced down in Nova (what the suite's fence-confirmed host monitor does
-before it notifies), then a COMPUTE_HOST notification with masakari-hostmonitor's payload is
-sent; a failed instance gets the VM notification masakari-instancemonitor sends for a killed
-qemu process.
+The engine scenarios inject a host failure as the suite's monitors report it: the failed
+hypervisor's nova-compute and guests are killed and its service forced down in Nova (what the
+suite's fence-confirmed host monitor does before it notifies), then a COMPUTE_HOST notification
+with masakari-hostmonitor's payload is sent. The demo fails the host as the guide does.
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from . import cloud as cloudmod
-from . import lab, procs, services, settings
+from . import double_run, lab, procs, services, settings
 from .procs import Fatal, LabError
 
 HOST_DOWN_PAYLOAD = {"event": "STOPPED", "host_status": "NORMAL", "cluster_status": "OFFLINE"}
@@ -208,9 +207,13 @@ def host_of(server: dict) -> str:
 
 # ---------------------------------------------------------------- failure injection
 def fail_host(admin: cloudmod.Cloud, tl: Timeline, host: str, force_down: bool = True) -> str:
-    """Kill the hypervisor's nova-compute, force it down, notify Masakari; the uuid."""
+    """Kill the hypervisor's nova-compute and its guests (its libvirt), force the service down,
+    notify Masakari; the notification's uuid."""
+    from . import guests, hosts
+
     procs.kill(f"nova-compute-{host}")
-    tl.failure(f"{host} fails: its nova-compute is killed")
+    hosts.stop_daemon(hosts.load().host(host), guests.DAEMON)
+    tl.failure(f"{host} fails: its nova-compute and its guests are killed")
     if force_down:
         admin.set_compute_service(host, forced_down=True)
         tl.mark(
@@ -468,9 +471,20 @@ def demo() -> None:
     print("\n--- before the failure")
     show_tables(segment, ["focal-1"])
     print()
-    server_id = admin.servers(name="^focal-1$")[0]["id"]
-    uuid = link_down(admin, tl, settings.FAILED_HOST)
-    watch_failover(admin, tl, uuid, [server_id], {settings.RESERVED_HOST})
+    server = admin.servers(name="^focal-1$")[0]
+    detector = double_run.Detector(
+        [double_run.Guest(server["id"], server["OS-EXT-SRV-ATTR:instance_name"],
+                          services.INSTANCES / server["id"] / "disk")]
+    ).start()  # fmt: skip
+    try:
+        uuid = link_down(admin, tl, settings.FAILED_HOST)
+        watch_failover(admin, tl, uuid, [server["id"]], {settings.RESERVED_HOST})
+    finally:
+        marks, double_runs = detector.stop()
+        for when, what in sorted(marks):
+            print(f"       guests t+{when.timestamp() - tl.zero_wall:6.1f}s  {what}")
+    if double_runs:
+        raise LabError("double run: " + "; ".join(double_runs))
     print("\n--- after the failover")
     show_tables(segment, ["focal-1"])
     check_reserved_host_outcome(admin, segment, settings.FAILED_HOST, settings.RESERVED_HOST)

@@ -19,6 +19,21 @@ from .procs import LabError
 SECRETS_FILE = settings.STATE / "secrets.json"
 SERVICE_USERS = ("nova", "placement", "glance", "neutron")
 NOVA_DATABASES = ("nova_api", "nova", "nova_cell0")
+# Every hypervisor's instances_path: one directory, shared as Ceph or NFS would be.
+INSTANCES = settings.DATA / "nova" / "instances"
+# Real guests (guests.py), or no guest process at all (the benchmark's 50 instances).
+COMPUTE_DRIVERS = {"libvirt": "libvirt.LibvirtDriver", "fake": "fake.FakeDriver"}
+COMPUTE_DRIVER_FILE = settings.STATE / "compute-driver"
+
+
+def compute_driver() -> str:
+    """The computes' driver, a key of COMPUTE_DRIVERS: libvirt unless the bench chose fake."""
+    try:
+        return COMPUTE_DRIVER_FILE.read_text().strip()
+    except OSError:
+        return "libvirt"
+
+
 RABBITMQ = "/usr/lib/rabbitmq/bin"
 
 
@@ -208,7 +223,6 @@ def render_configs(sec: dict[str, str]) -> None:
             "my_ip": settings.IP,
             "state_path": data / "nova",
             "log_dir": logs,
-            "compute_driver": "fake.FakeDriver",
             "report_interval": settings.NOVA_REPORT_INTERVAL,
             "service_down_time": settings.NOVA_SERVICE_DOWN_TIME,
             # Bounds how long disabling a dead (not yet down) compute blocks in nova-api.
@@ -255,10 +269,22 @@ def render_configs(sec: dict[str, str]) -> None:
                 "host": host,
                 "my_ip": hosts.plan(settings.COMPUTE_HOSTS, hosts.DEFAULT_SUBNET).host(host).ip,
                 "state_path": data / "nova" / host,
-                "instances_path": data / "nova" / host / "instances",
+                "instances_path": INSTANCES,
                 "log_file": logs / f"nova-compute-{host}.log",
+                "compute_driver": COMPUTE_DRIVERS[compute_driver()],
             }
         )
+        # Software emulation (guests.py); the host's /etc/machine-id is not the hypervisor's.
+        # Raw disks, as on Ceph RBD: a guest's write is in the file at once, for every reader
+        # (a qcow2 overlay keeps its cluster map in qemu's memory until the guest flushes).
+        compute["libvirt"] = {
+            "virt_type": "qemu",
+            "cpu_mode": "none",
+            "sysinfo_serial": "none",
+            "images_type": "raw",
+        }
+        # Every hypervisor shares INSTANCES and its _base: none may delete a base another uses.
+        compute["image_cache"] = {"remove_unused_base_images": "false"}
         compute["DEFAULT"].pop("log_dir")
         compute["oslo_concurrency"] = {"lock_path": data / "nova" / host / "lock"}
         write_private(etc / "nova" / f"nova-compute-{host}.conf", ini(compute))

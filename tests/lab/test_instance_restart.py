@@ -1,36 +1,57 @@
-"""Scenario c: instance failure. masakari-instancemonitor reports a killed qemu process with a
-VM notification; the engine stops and starts the server on its own hypervisor."""
+"""Instance failure as the guide checks it: `pkill -f -9 guest=<instance_name>` on the hypervisor.
+
+masakari-instancemonitor (deployed by the masakari-monitors charm) sees libvirt's
+`Stopped / Failed` event and sends the VM notification; the engine stops and starts the server
+on its own hypervisor, with a new qemu process. Without the HA_Enabled property and with
+`evacuate-all-instances=false` the engine leaves the server alone.
+"""
 
 from __future__ import annotations
 
-from . import deploy, scenarios, services
+from . import deploy, guests, hosts, scenarios, services
 
 HOST = "virt-node-10.maas"
+SEGMENT_HOSTS = ["virt-node-01.maas", "virt-node-02.maas", HOST]
 
 
-def vm_down(admin, server_id: str) -> str:
-    """The notification masakari-instancemonitor sends when a guest's process is killed."""
-    payload = {
-        "event": "LIFECYCLE",
-        "instance_uuid": server_id,
-        "vir_domain_event": "STOPPED_FAILED",
-    }
-    return admin.notify("VM", HOST, payload)["notification_uuid"]
+def kill_guest(admin, tl: scenarios.Timeline, server_id: str) -> tuple[int, str]:
+    """The guide's commands inside the hypervisor: pgrep, then pkill; the pid killed and the
+    VM notification masakari-instancemonitor sent for it."""
+    host = hosts.load().host(HOST)
+    name = admin.server(server_id)["OS-EXT-SRV-ATTR:instance_name"]
+    known = {n["notification_uuid"] for n in admin.ha("GET", "/notifications")["notifications"]}
+    [pid] = guests.shell(host, ["pgrep", "-f", f"guest={name}"], check=True).stdout.split()
+    guests.shell(host, ["pkill", "-f", "-9", f"guest={name}"], check=True)
+    tl.failure(f"pkill -f -9 guest={name} on {HOST} (pid {pid} in the hypervisor)")
+
+    def notified() -> str | None:
+        for n in admin.ha("GET", "/notifications")["notifications"]:
+            if n["notification_uuid"] not in known and n["type"] == "VM":
+                tl.mark(f"instance monitor: VM notification {n['payload']}")
+                return n["notification_uuid"]
+        return None
+
+    return int(pid), scenarios.cloudmod.wait(notified, "the VM notification", 60, interval=0.2)
 
 
-def test_ha_enabled_server_is_restarted_on_its_host(clean):
+def test_guides_restart_check_restarts_the_server_on_its_host(clean):
     admin = clean
-    scenarios.make_segment(admin, "S1", "auto", ["virt-node-01.maas", "virt-node-02.maas", HOST])
-    (server_id,) = scenarios.boot(admin, "focal-1", HOST, ha_enabled=True)
-    tl = scenarios.Timeline("instance failure: HA_Enabled=True server")
-    tl.failure("the qemu process of focal-1 is killed")
-    uuid = vm_down(admin, server_id)
-    tl.mark(f"VM notification {uuid} accepted")
+    scenarios.make_segment(admin, "S1", "auto", SEGMENT_HOSTS)
+    (server_id,) = scenarios.boot(admin, "focal-1", HOST, ha_enabled=False)
+    scenarios.openstack("server", "set", "--property", "HA_Enabled=True", "focal-1")
+    tl = scenarios.Timeline("instance failure: the guide's restart check")
+    pid, uuid = kill_guest(admin, tl, server_id)
     scenarios.watch_failover(admin, tl, uuid, [server_id], {HOST})
     actions = admin.server_actions(server_id)
     tl.mark(f"nova actions on focal-1: {', '.join(actions)}")
-    assert actions[-2:] == ["stop", "start"]
+    assert actions[-1] == "start"
     assert scenarios.host_of(admin.server(server_id)) == HOST
+    name = admin.server(server_id)["OS-EXT-SRV-ATTR:instance_name"]
+    [new_pid] = guests.shell(
+        hosts.load().host(HOST), ["pgrep", "-f", f"guest={name}"]
+    ).stdout.split()
+    tl.mark(f"pgrep -f guest={name}: {new_pid} (was {pid})")
+    assert int(new_pid) != pid
 
 
 def test_server_without_ha_property_is_left_alone(clean):
@@ -39,18 +60,15 @@ def test_server_without_ha_property_is_left_alone(clean):
     try:
         conf = open("/etc/masakari/masakari.conf").read()
         assert "process_all_instances = False" in conf
-        scenarios.make_segment(
-            admin, "S1", "auto", ["virt-node-01.maas", "virt-node-02.maas", HOST]
-        )
+        scenarios.make_segment(admin, "S1", "auto", SEGMENT_HOSTS)
         (server_id,) = scenarios.boot(admin, "plain-1", HOST, ha_enabled=False)
         tl = scenarios.Timeline(
             "instance failure: server without HA_Enabled, evacuate-all-instances=false"
         )
-        tl.failure("the qemu process of plain-1 is killed")
-        uuid = vm_down(admin, server_id)
-        scenarios.watch_failover(admin, tl, uuid, [server_id], {HOST})
+        _, uuid = kill_guest(admin, tl, server_id)
+        scenarios.wait_notification(admin, tl, uuid)
         actions = admin.server_actions(server_id)
         tl.mark(f"nova actions on plain-1: {', '.join(actions)}")
-        assert "stop" not in actions and "start" not in actions
+        assert "start" not in actions
     finally:
         deploy.change_config(admin, services.load_secrets(), **{"evacuate-all-instances": None})
