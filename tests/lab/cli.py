@@ -94,7 +94,17 @@ def _test(args: argparse.Namespace) -> int:
     files = [str(settings.REPO / "tests" / "lab" / name) for name in settings.SCENARIO_FILES]
     return int(
         pytest.main(
-            [*files, "-p", "no:cacheprovider", "-v", "-s", "-p", "no:logging", *args.pytest_args]
+            [
+                *files,
+                "-p",
+                "no:cacheprovider",
+                "-v",
+                "-s",
+                "-p",
+                "no:logging",
+                "--durations=0",
+                *args.pytest_args,
+            ]
         )
     )
 
