@@ -45,10 +45,10 @@ def _up(args: argparse.Namespace) -> int:
 
 @command("demo", "reserved_host failover of a server on virt-node-02.maas, as a timeline")
 def _demo(args: argparse.Namespace) -> int:
-    from . import lab, scenarios
+    from . import lab, scenario_steps
 
     lab.up()
-    scenarios.demo()
+    scenario_steps.demo()
     return 0
 
 
@@ -132,8 +132,7 @@ def _bench_arguments(parser: argparse.ArgumentParser) -> None:
     add_arguments=_bench_arguments,
 )
 def _bench(args: argparse.Namespace) -> int:
-    from . import bench, lab
-    from . import scenarios as scenarios_
+    from . import bench, lab, scenario_steps
 
     try:
         counts = [int(c) for c in args.counts.split(",")]
@@ -147,8 +146,8 @@ def _bench(args: argparse.Namespace) -> int:
     lab.up()
     # 50 real guests would need ~10 GB and more than 2 cores: the bench's hypervisors run
     # nova's fake driver (no guest process, no double-run detector), then libvirt again.
-    admin = scenarios_.admin_cloud()
-    scenarios_.reset(admin)
+    admin = scenario_steps.admin_cloud()
+    scenario_steps.reset(admin)
     lab.use_compute_driver(admin, "fake")
     try:
         if args.link_down:
@@ -156,7 +155,7 @@ def _bench(args: argparse.Namespace) -> int:
         else:
             bench.run(counts)
     finally:
-        scenarios_.reset(admin)
+        scenario_steps.reset(admin)
         lab.use_compute_driver(admin, "libvirt")
     return 0
 

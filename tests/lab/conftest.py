@@ -27,21 +27,23 @@ SCENARIO_CONFIG = {
 
 @pytest.fixture(scope="session")
 def admin():
-    from . import deploy, lab, scenarios, services
+    from . import deploy, lab, scenario_steps, services
 
     lab.up()
-    cloud = scenarios.admin_cloud()
+    cloud = scenario_steps.admin_cloud()
     deploy.deploy(cloud, services.load_secrets(), config=SCENARIO_CONFIG)
     yield cloud
     deploy.deploy(
-        scenarios.admin_cloud(), services.load_secrets(), config=dict.fromkeys(SCENARIO_CONFIG)
+        scenario_steps.admin_cloud(),
+        services.load_secrets(),
+        config=dict.fromkeys(SCENARIO_CONFIG),
     )
 
 
 @pytest.fixture
 def clean(admin):
     """Every scenario starts with no servers, no segments and healthy hypervisors."""
-    from . import scenarios
+    from . import scenario_steps
 
-    scenarios.reset(admin)
+    scenario_steps.reset(admin)
     return admin

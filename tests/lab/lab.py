@@ -96,8 +96,12 @@ def check_ports_free() -> None:
 
 
 def up(with_masakari: bool = True) -> Timer:
-    from . import cloud as cloudmod  # needs Debian's python3-keystoneauth1
-    from . import distro_fixes, hypervisors, services
+    from . import (
+        distro_fixes,
+        hypervisors,
+        rest_client,  # needs Debian's python3-keystoneauth1
+        services,
+    )
 
     timer = Timer()
     settings.STATE.mkdir(parents=True, exist_ok=True)
@@ -126,10 +130,10 @@ def up(with_masakari: bool = True) -> Timer:
 
     timer.phase("rabbitmq", rabbit)
 
-    def keystone() -> cloudmod.Cloud:
+    def keystone() -> rest_client.RestClient:
         once("keystone-init", lambda: services.init_keystone(sec))
         services.start_keystone()
-        admin = cloudmod.Cloud(sec["admin"])
+        admin = rest_client.RestClient(sec["admin"])
         procs.wait_for(
             "a keystone token", lambda: admin.session.get_token(), timeout=60, procs=["keystone"]
         )
@@ -403,7 +407,7 @@ def enable_computes(admin) -> None:
     """Every nova-compute service up, not forced down, and enabled, in that order: nova-api
     clears a host's COMPUTE_STATUS_DISABLED trait in placement only while its compute is up,
     so enabling a host that is still down leaves the scheduler unable to use it."""
-    from .cloud import wait
+    from .rest_client import wait
 
     for service in admin.compute_services():
         if service["forced_down"]:

@@ -15,8 +15,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from . import cloud as cloudmod
-from . import double_run, lab, procs, services, settings
+from . import double_run, lab, procs, rest_client, services, settings
 from .procs import Fatal, LabError
 
 HOST_DOWN_PAYLOAD = {"event": "STOPPED", "host_status": "NORMAL", "cluster_status": "OFFLINE"}
@@ -53,8 +52,8 @@ class Timeline:
         return rel
 
 
-def admin_cloud() -> cloudmod.Cloud:
-    return cloudmod.Cloud(services.load_secrets()["admin"])
+def admin_cloud() -> rest_client.RestClient:
+    return rest_client.RestClient(services.load_secrets()["admin"])
 
 
 def openstack(*args: str, show: bool = True, check: bool = True) -> str:
@@ -79,7 +78,7 @@ def openstack(*args: str, show: bool = True, check: bool = True) -> str:
 
 
 # ---------------------------------------------------------------- lab state
-def restore_computes(admin: cloudmod.Cloud) -> None:
+def restore_computes(admin: rest_client.RestClient) -> None:
     """Every hypervisor running, enabled, not forced down, up."""
     for host in settings.COMPUTE_HOSTS:
         lab.start_compute(host)
@@ -93,11 +92,11 @@ def restore_computes(admin: cloudmod.Cloud) -> None:
     )
 
 
-def reset(admin: cloudmod.Cloud) -> None:
+def reset(admin: rest_client.RestClient) -> None:
     """No servers, no segments, every hypervisor healthy."""
     admin.delete_all_servers()
     end_stale_notifications()
-    cloudmod.wait(lambda: _segments_deletable(admin), "segments deletable", 120, interval=1)
+    rest_client.wait(lambda: _segments_deletable(admin), "segments deletable", 120, interval=1)
     restore_computes(admin)
 
 
@@ -124,7 +123,7 @@ def end_stale_notifications() -> None:
             )
 
 
-def _segments_deletable(admin: cloudmod.Cloud) -> bool:
+def _segments_deletable(admin: rest_client.RestClient) -> bool:
     # A segment with unfinished notifications is "in use" (409) until they end.
     try:
         admin.delete_all_segments()
@@ -145,7 +144,7 @@ class Segment:
 
 
 def make_segment(
-    admin: cloudmod.Cloud,
+    admin: rest_client.RestClient,
     name: str,
     method: str,
     hosts: Iterable[str],
@@ -177,7 +176,7 @@ def make_segment(
 
 
 def boot(
-    admin: cloudmod.Cloud,
+    admin: rest_client.RestClient,
     name: str,
     host: str,
     count: int = 1,
@@ -197,7 +196,7 @@ def boot(
             )
         return all(s["status"] == "ACTIVE" for s in servers)
 
-    cloudmod.wait(active, f"{count} server(s) ACTIVE on {host}", timeout)
+    rest_client.wait(active, f"{count} server(s) ACTIVE on {host}", timeout)
     return ids
 
 
@@ -206,7 +205,9 @@ def host_of(server: dict) -> str:
 
 
 # ---------------------------------------------------------------- failure injection
-def fail_host(admin: cloudmod.Cloud, tl: Timeline, host: str, force_down: bool = True) -> str:
+def fail_host(
+    admin: rest_client.RestClient, tl: Timeline, host: str, force_down: bool = True
+) -> str:
     """Kill the hypervisor's nova-compute and its guests (its libvirt), force the service down,
     notify Masakari; the notification's uuid."""
     from . import guests, hosts
@@ -228,7 +229,7 @@ def fail_host(admin: cloudmod.Cloud, tl: Timeline, host: str, force_down: bool =
     return notification["notification_uuid"]
 
 
-def link_down(admin: cloudmod.Cloud, tl: Timeline, host: str, timeout: float = 180) -> str:
+def link_down(admin: rest_client.RestClient, tl: Timeline, host: str, timeout: float = 180) -> str:
     """The guide's failure: `ip link set eth0 down` on the hypervisor. Nothing else is done by
     hand: marks what Pacemaker, STONITH and the host monitor do until Masakari has the
     notification; returns its uuid."""
@@ -270,7 +271,7 @@ def link_down(admin: cloudmod.Cloud, tl: Timeline, host: str, timeout: float = 1
         return None
 
     try:
-        return cloudmod.wait(notified, f"a notification for {host}", timeout, interval=0.5)
+        return rest_client.wait(notified, f"a notification for {host}", timeout, interval=0.5)
     except LabError as error:
         # The marks printed so far show the last step reached; the surviving monitors say why
         # they sent nothing (a refused notification, a fence still pending or failed).
@@ -284,7 +285,7 @@ def link_down(admin: cloudmod.Cloud, tl: Timeline, host: str, timeout: float = 1
 
 
 def wait_notification(
-    admin: cloudmod.Cloud,
+    admin: rest_client.RestClient,
     tl: Timeline,
     uuid: str,
     want: Iterable[str] = ("finished",),
@@ -300,7 +301,7 @@ def wait_notification(
             tl.mark(f"notification {status}")
         return status if status in want or status in ("failed", "ignored") else None
 
-    status = cloudmod.wait(
+    status = rest_client.wait(
         done, f"notification {uuid} to reach {'/'.join(want)}", timeout, interval=0.5
     )
     if status not in want:
@@ -312,7 +313,11 @@ def wait_notification(
 
 
 def wait_servers_on(
-    admin: cloudmod.Cloud, tl: Timeline, ids: list[str], hosts: set[str], timeout: float = 300
+    admin: rest_client.RestClient,
+    tl: Timeline,
+    ids: list[str],
+    hosts: set[str],
+    timeout: float = 300,
 ) -> dict[str, str]:
     """Wait until every server is ACTIVE on one of hosts; mark each arrival."""
     arrived: dict[str, str] = {}
@@ -327,12 +332,12 @@ def wait_servers_on(
                 tl.mark(f"server {server['name']} ACTIVE on {host_of(server)}")
         return len(arrived) == len(ids)
 
-    cloudmod.wait(check, f"servers ACTIVE on {', '.join(sorted(hosts))}", timeout)
+    rest_client.wait(check, f"servers ACTIVE on {', '.join(sorted(hosts))}", timeout)
     return arrived
 
 
 def watch_failover(
-    admin: cloudmod.Cloud,
+    admin: rest_client.RestClient,
     tl: Timeline,
     uuid: str,
     ids: list[str],
@@ -365,7 +370,7 @@ def watch_failover(
         return current in want and len(arrived) == len(ids)
 
     try:
-        cloudmod.wait(
+        rest_client.wait(
             check,
             f"notification {'/'.join(want)} and {len(ids)} server(s) ACTIVE "
             f"on {', '.join(sorted(hosts))}",
@@ -500,7 +505,7 @@ def demo() -> None:
 
 
 def check_reserved_host_outcome(
-    admin: cloudmod.Cloud, segment: Segment, failed: str, reserved: str
+    admin: rest_client.RestClient, segment: Segment, failed: str, reserved: str
 ) -> None:
     """The guide's outcome; raises LabError naming what differs."""
     problems = []

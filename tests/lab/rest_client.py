@@ -19,7 +19,7 @@ from .procs import Fatal, LabError
 NOVA_VERSION = "2.53"  # service ids are UUIDs; forced_down/status in one PUT
 
 
-class Cloud:
+class RestClient:
     def __init__(
         self,
         password: str,
