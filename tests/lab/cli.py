@@ -85,17 +85,18 @@ def _down(args: argparse.Namespace) -> int:
 
 
 @command(
-    "test", "run the lab scenarios (pytest tests/lab; extra arguments go to pytest, e.g. -k demo)"
+    "test",
+    "run the live scenarios (pytest tests/lab/scenarios; extra arguments go to pytest, "
+    "e.g. -k demo)",
 )
 def _test(args: argparse.Namespace) -> int:
     import pytest
 
     os.environ["MASAKARI_LAB_RUN"] = "1"
-    files = [str(settings.REPO / "tests" / "lab" / name) for name in settings.SCENARIO_FILES]
     return int(
         pytest.main(
             [
-                *files,
+                str(settings.REPO / "tests" / "lab" / "scenarios"),
                 "-p",
                 "no:cacheprovider",
                 "-v",

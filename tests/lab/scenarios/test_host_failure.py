@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from . import scenario_steps, settings
+from .. import scenario_steps, settings
 
 FAILED = settings.FAILED_HOST
 RESERVED = settings.RESERVED_HOST
@@ -87,7 +87,7 @@ def test_host_failure_recovery(clean, name):
 def test_disable_blocks_without_forced_down(clean):
     """Masakari 14 never forces the failed service down: its disable call then waits for
     Nova's RPC timeout, and evacuation needs a wait past Nova's service_down_time."""
-    from . import deploy, services
+    from .. import deploy, services
 
     admin = clean
     # Longer than Nova's service_down_time (20 s here), or Nova refuses to evacuate.

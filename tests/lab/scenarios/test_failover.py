@@ -21,9 +21,9 @@ import pytest
 from tests.functional import scenarios as shared
 from tests.functional.scenarios import FailoverScenarios
 
-from . import hosts, maas_emulator, pacemaker, scenario_steps, settings
-from .lab_cloud import LabCloud, configure_monitors
-from .procs import LabError
+from .. import hosts, maas_emulator, pacemaker, scenario_steps, settings
+from ..lab_cloud import LabCloud, configure_monitors
+from ..procs import LabError
 
 SEGMENT = "S1"
 # A slow BMC: long enough for the evacuated guest to boot and write while the old one runs.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import scenario_steps, settings
+from .. import scenario_steps, settings
 
 
 def test_server_comes_back_on_the_reserved_host(clean):

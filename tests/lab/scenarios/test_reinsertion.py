@@ -3,8 +3,8 @@ takes the next failover as the new reserved host."""
 
 from __future__ import annotations
 
-from . import lab, rest_client, scenario_steps, settings
-from .scenario_steps import openstack
+from .. import lab, rest_client, scenario_steps, settings
+from ..scenario_steps import openstack
 
 FAILED = settings.FAILED_HOST  # virt-node-02.maas
 RESERVED = settings.RESERVED_HOST  # virt-node-01.maas

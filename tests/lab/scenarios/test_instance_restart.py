@@ -8,7 +8,7 @@ on its own hypervisor, with a new qemu process. Without the HA_Enabled property 
 
 from __future__ import annotations
 
-from . import deploy, guests, hosts, rest_client, scenario_steps, services
+from .. import deploy, guests, hosts, rest_client, scenario_steps, services
 
 HOST = "virt-node-10.maas"
 SEGMENT_HOSTS = ["virt-node-01.maas", "virt-node-02.maas", HOST]

@@ -18,10 +18,10 @@ import pytest
 
 from tests.functional.cloud import FenceEvent, parse_fence_history
 
-from . import hosts, maas_emulator, pacemaker
-from .hosts import LabError
+from .. import hosts, maas_emulator, pacemaker
+from ..hosts import LabError
 
-RECORDED = Path(__file__).parent / "recorded"
+RECORDED = Path(__file__).parents[1] / "recorded"
 
 
 # --------------------------------------------------------------------------- the lab

@@ -3,7 +3,7 @@ engine's measured wait after disabling the failed host follows `evacuation-delay
 
 from __future__ import annotations
 
-from . import deploy, scenario_steps, services, settings
+from .. import deploy, scenario_steps, services, settings
 
 FAILED = settings.FAILED_HOST
 
