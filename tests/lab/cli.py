@@ -1,8 +1,9 @@
 """`python -m tests.lab <command>`: the lab's command line.
 
 Commands register themselves in COMMANDS, so other parts of the lab can add their own.
-`down`, `stop` and `status` use the standard library only; the others first make sure the
-Debian packages and the lab's venv exist, then re-run themselves under the venv's python.
+`down`, `stop`, `status` and `pacemaker` (the cluster's own commands) use the standard library
+only; the others first make sure the Debian packages and the lab's venv exist, then re-run
+themselves under the venv's python.
 """
 
 from __future__ import annotations
@@ -158,6 +159,64 @@ def _bench(args: argparse.Namespace) -> int:
     finally:
         scenario_steps.reset(admin)
         lab.use_compute_driver(admin, "libvirt")
+    return 0
+
+
+def _pacemaker_arguments(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(dest="action", required=True, metavar="action")
+    actions.add_parser("up", help="create the hypervisors, start the cluster, configure it")
+    actions.add_parser(
+        "down", help="stop the cluster and remove the hypervisors (exit 1 if anything is left)"
+    )
+    actions.add_parser("status", help="the cluster's view of the hypervisors")
+    fail = actions.add_parser(
+        "fail", help="ip link set eth0 down on HOST, print the fencing timeline"
+    )
+    fail.add_argument("host", metavar="HOST", help="a hypervisor, e.g. virt-node-02.maas")
+
+
+@command(
+    "pacemaker",
+    "the Pacemaker part alone: up, down, status, fail HOST (root, the standard library only)",
+    needs_runtime=False,
+    add_arguments=_pacemaker_arguments,
+)
+def _pacemaker(args: argparse.Namespace) -> int:
+    import time
+
+    from . import pacemaker
+
+    try:
+        if args.action == "fail":
+            timeline = pacemaker.fail_and_watch(hosts.load().host(args.host), "manual")
+            print(timeline.render())
+            return 0
+        if args.action == "up":
+            t0 = time.monotonic()
+            hosts.up()
+            timings = pacemaker.up()
+            print(pacemaker.status())
+            print(
+                f"up in {time.monotonic() - t0:.1f}s "
+                + " ".join(f"{k}={v:.1f}s" for k, v in timings.items())
+            )
+        elif args.action == "down":
+            notes = pacemaker.down()
+            print("down" + (": " + "; ".join(notes) if notes else ""))
+            left = hosts.leftovers()
+            if left:
+                print("left behind: " + ", ".join(left), file=sys.stderr)
+                return 1
+        else:
+            print(pacemaker.status())
+    except hosts.LabError as err:
+        print(err.report(), file=sys.stderr)
+        if args.action == "up":
+            print(
+                "state and logs are kept; `python -m tests.lab pacemaker down` removes the lab",
+                file=sys.stderr,
+            )
+        return 1
     return 0
 
 

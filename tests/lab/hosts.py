@@ -266,7 +266,7 @@ def load() -> Lab:
     except FileNotFoundError as err:
         raise LabError(
             "load",
-            "the lab hosts are not up; run `python -m tests.lab.pacemaker up` (or hosts.up())",
+            "the lab hosts are not up; run `python -m tests.lab pacemaker up` (or hosts.up())",
         ) from err
     return Lab(
         subnet=data["subnet"],

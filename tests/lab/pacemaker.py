@@ -16,7 +16,7 @@ Lab-only deviation from hacluster, a parameter: the remote connection's monitor.
 `op monitor interval=30s` (detection of a silent host then takes 30 s + the default 20 s
 timeout); the lab default is interval=3s timeout=6s so a failure is seen in about 6-9 s.
 
-Runner: `python -m tests.lab.pacemaker up|down|status`.
+Command line: `python -m tests.lab pacemaker up|down|status|fail HOST` (cli.py).
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ import shlex
 import shutil
 import signal
 import subprocess
-import sys
 import time
 import xml.etree.ElementTree as ET  # noqa: N817 - the usual name
 from collections.abc import Callable, Mapping, Sequence
@@ -944,53 +943,3 @@ def status() -> str:
             f"processes={len(hosts.processes(host))}"
         )
     return "\n".join(lines)
-
-
-def main(argv: Sequence[str]) -> int:
-    usage = (
-        "usage: python -m tests.lab.pacemaker up|down|status|fail HOST\n"
-        "  fail HOST: ip link set eth0 down on HOST, print the fencing timeline"
-    )
-    if (
-        not argv
-        or argv[0] not in ("up", "down", "status", "fail")
-        or len(argv) != (2 if argv[0] == "fail" else 1)
-    ):
-        print(usage, file=sys.stderr)
-        return 2
-    try:
-        if argv[0] == "fail":
-            timeline = fail_and_watch(hosts.load().host(argv[1]), "manual")
-            print(timeline.render())
-            return 0
-        if argv[0] == "up":
-            t0 = time.monotonic()
-            hosts.up()
-            timings = up()
-            print(status())
-            print(
-                f"up in {time.monotonic() - t0:.1f}s "
-                + " ".join(f"{k}={v:.1f}s" for k, v in timings.items())
-            )
-        elif argv[0] == "down":
-            notes = down()
-            print("down" + (": " + "; ".join(notes) if notes else ""))
-            left = hosts.leftovers()
-            if left:
-                print("left behind: " + ", ".join(left), file=sys.stderr)
-                return 1
-        else:
-            print(status())
-    except LabError as err:
-        print(err.report(), file=sys.stderr)
-        if argv[0] == "up":
-            print(
-                "state and logs are kept; `python -m tests.lab.pacemaker down` removes the lab",
-                file=sys.stderr,
-            )
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
