@@ -94,7 +94,7 @@ def run_link_down(
 
     from tests.functional import scenarios as shared
 
-    from . import hosts, lab_cloud, pacemaker
+    from . import hosts, lab_cloud, pacemaker, procs
 
     admin = scenario_steps.admin_cloud()
     sec = services.load_secrets()
@@ -129,7 +129,13 @@ def run_link_down(
                         )
 
                     budget = timers.host_failover_budget(count) + 120
-                    shared.wait_until(cloud, f"{count} instance(s) moved", moved, budget, 0.5)
+                    procs.wait_for(
+                        f"{count} instance(s) moved",
+                        moved,
+                        timeout=budget,
+                        interval=0.5,
+                        ignore=(),
+                    )
                     seconds = time.monotonic() - t0
                     results.setdefault((label, count), []).append(seconds)
                     print(

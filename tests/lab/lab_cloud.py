@@ -40,7 +40,7 @@ from . import (
     services,
     settings,
 )
-from .procs import LabError
+from .procs import LabError, wait_for
 
 MASAKARI_CONF = "/etc/masakari/masakari.conf"
 MONITORS_CONF = "/etc/masakarimonitors/masakarimonitors.conf"
@@ -161,7 +161,7 @@ class LabCloud(Cloud):
                     self.admin.call("compute", "DELETE", f"/servers/{server['id']}", ok=(204, 404))
             return not servers
 
-        rest_client.wait(gone, f"{name} deleted", 120, interval=1)
+        wait_for(f"{name} deleted", gone, timeout=120, interval=1, ignore=(LabError,))
 
     def log(self, message: str) -> None:
         print(message, flush=True)

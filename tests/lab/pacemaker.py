@@ -37,7 +37,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from . import hosts, maas_emulator, stonith
+from . import hosts, maas_emulator, procs, stonith
 from .hosts import LabError
 
 PACKAGES = (
@@ -497,16 +497,6 @@ def has_dc(xml_text: str) -> bool:
     return dc is not None and dc.get("present") == "true"
 
 
-def wait_for(what: str, predicate, timeout: float, interval: float = 0.5, log_tail=None):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = predicate()
-        if result:
-            return result
-        time.sleep(interval)
-    raise LabError(what, f"not reached within {timeout:.0f}s", log_tail() if log_tail else "")
-
-
 def fence_history_xml(node: str) -> str:
     """All fencing actions against `node`, newest first (without --verbose, stonith_admin
     shows only the latest completed one)."""
@@ -696,12 +686,14 @@ def failure_marks(host: hosts.Host, since: float, offset: int = 0) -> list[tuple
 
 def wait_rejoin(host: hosts.Host, timeline: Timeline | None = None, timeout: float = 150) -> None:
     """Wait for the host to be powered on again, clean up its failure, wait until online."""
-    wait_for(
+    procs.wait_for(
         f"power on {host.fqdn}",
         lambda: hosts.power_state(host) == "on" and hosts.daemon_pid(host, REMOTE_SERVICE),
-        timeout,
-        0.5,
-        lambda: "[MAAS emulator]\n" + hosts.tail(maas_emulator.EVENTS_FILE, 8),
+        timeout=timeout,
+        interval=0.5,
+        ignore=(),
+        details=lambda: "[MAAS emulator]\n" + hosts.tail(maas_emulator.EVENTS_FILE, 8),
+        error=LabError,
     )
     # As an operator (and hacluster after creating a remote) does: forget the failed monitor.
     control_run(["crm_resource", "--cleanup", "--resource", host.fqdn], timeout=60)
@@ -712,17 +704,19 @@ def wait_rejoin(host: hosts.Host, timeline: Timeline | None = None, timeout: flo
         node = node_states().get(host.fqdn, {})
         return node.get("online") == "true" and node.get("unclean") == "false"
 
-    wait_for(
+    procs.wait_for(
         f"rejoin {host.fqdn}",
         online,
-        timeout,
-        0.5,
-        lambda: (
+        timeout=timeout,
+        interval=0.5,
+        ignore=(),
+        details=lambda: (
             f"[{host.fqdn} pacemaker_remote]\n"
             + remote_log_tail(host, 12)
             + "\n[control]\n"
             + hosts.tail(control_log(), 8)
         ),
+        error=LabError,
     )
     if timeline:
         timeline.add(time.time(), "rejoined (online=true unclean=false)")
@@ -782,12 +776,14 @@ def up(
     _create_control(lab, dc_deadtime)
     credentials = maas_emulator.start(lab, power_off_latency=maas_latency)
     _start_control_daemon("corosync", ["corosync", "-f"])
-    wait_for(
+    procs.wait_for(
         "corosync start",
         lambda: control_run(["corosync-cfgtool", "-s"], check=False).returncode == 0,
-        30,
-        0.2,
-        lambda: hosts.tail(control_log("corosync")),
+        timeout=30,
+        interval=0.2,
+        ignore=(),
+        details=lambda: hosts.tail(control_log("corosync")),
+        error=LabError,
     )
     _start_control_daemon("pacemakerd", ["pacemakerd"])
     if deploy_remotes is None:
@@ -805,12 +801,14 @@ def up(
                 "relation data",
                 f"{remote.unit}: remote-ip {remote.ip} is not {host.fqdn}'s lab address {host.ip}",
             )
-    wait_for(
+    procs.wait_for(
         "DC election",
         lambda: has_dc(crm_mon_xml()),
-        timeout,
-        0.5,
-        lambda: hosts.tail(control_log()),
+        timeout=timeout,
+        interval=0.5,
+        ignore=(),
+        details=lambda: hosts.tail(control_log()),
+        error=LabError,
     )
     timings["dc"] = time.monotonic() - t0
     configure_from_relations(units, credentials, settings)
@@ -848,16 +846,18 @@ def wait_idle(
         state = control_run(["crmadmin", "-q", "-S", CONTROL_NAME], check=False, timeout=10)
         return state.stdout.strip() == "S_IDLE"
 
-    wait_for(
+    procs.wait_for(
         "remote nodes online and cluster idle",
         idle,
-        timeout,
-        0.5,
-        lambda: (
+        timeout=timeout,
+        interval=0.5,
+        ignore=(),
+        details=lambda: (
             "\n".join(f"[{n}]\n{remote_log_tail(lab.host(n), 8)}" for n in names)
             + "\n[control]\n"
             + hosts.tail(control_log(), 15)
         ),
+        error=LabError,
     )
 
 

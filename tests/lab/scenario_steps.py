@@ -96,7 +96,13 @@ def reset(admin: rest_client.RestClient) -> None:
     """No servers, no segments, every hypervisor healthy."""
     admin.delete_all_servers()
     end_stale_notifications()
-    rest_client.wait(lambda: _segments_deletable(admin), "segments deletable", 120, interval=1)
+    procs.wait_for(
+        "segments deletable",
+        lambda: _segments_deletable(admin),
+        timeout=120,
+        interval=1,
+        ignore=(LabError,),
+    )
     restore_computes(admin)
 
 
@@ -196,7 +202,13 @@ def boot(
             )
         return all(s["status"] == "ACTIVE" for s in servers)
 
-    rest_client.wait(active, f"{count} server(s) ACTIVE on {host}", timeout)
+    procs.wait_for(
+        f"{count} server(s) ACTIVE on {host}",
+        active,
+        timeout=timeout,
+        interval=0.25,
+        ignore=(LabError,),
+    )
     return ids
 
 
@@ -271,7 +283,13 @@ def link_down(admin: rest_client.RestClient, tl: Timeline, host: str, timeout: f
         return None
 
     try:
-        return rest_client.wait(notified, f"a notification for {host}", timeout, interval=0.5)
+        return procs.wait_for(
+            f"a notification for {host}",
+            notified,
+            timeout=timeout,
+            interval=0.5,
+            ignore=(LabError,),
+        )
     except LabError as error:
         # The marks printed so far show the last step reached; the surviving monitors say why
         # they sent nothing (a refused notification, a fence still pending or failed).
@@ -301,8 +319,12 @@ def wait_notification(
             tl.mark(f"notification {status}")
         return status if status in want or status in ("failed", "ignored") else None
 
-    status = rest_client.wait(
-        done, f"notification {uuid} to reach {'/'.join(want)}", timeout, interval=0.5
+    status = procs.wait_for(
+        f"notification {uuid} to reach {'/'.join(want)}",
+        done,
+        timeout=timeout,
+        interval=0.5,
+        ignore=(LabError,),
     )
     if status not in want:
         raise LabError(
@@ -332,7 +354,13 @@ def wait_servers_on(
                 tl.mark(f"server {server['name']} ACTIVE on {host_of(server)}")
         return len(arrived) == len(ids)
 
-    rest_client.wait(check, f"servers ACTIVE on {', '.join(sorted(hosts))}", timeout)
+    procs.wait_for(
+        f"servers ACTIVE on {', '.join(sorted(hosts))}",
+        check,
+        timeout=timeout,
+        interval=0.25,
+        ignore=(LabError,),
+    )
     return arrived
 
 
@@ -370,12 +398,13 @@ def watch_failover(
         return current in want and len(arrived) == len(ids)
 
     try:
-        rest_client.wait(
-            check,
+        procs.wait_for(
             f"notification {'/'.join(want)} and {len(ids)} server(s) ACTIVE "
             f"on {', '.join(sorted(hosts))}",
-            timeout,
+            check,
+            timeout=timeout,
             interval=0.5,
+            ignore=(LabError,),
         )
     finally:
         for rel, text in engine_steps(tl):

@@ -23,7 +23,7 @@ from tests.functional.scenarios import FailoverScenarios
 
 from .. import hosts, maas_emulator, pacemaker, scenario_steps, settings
 from ..lab_cloud import LabCloud, configure_monitors
-from ..procs import LabError
+from ..procs import LabError, wait_for
 
 SEGMENT = "S1"
 # A slow BMC: long enough for the evacuated guest to boot and write while the old one runs.
@@ -148,12 +148,12 @@ def test_fence_confirmed_driver_waits_for_the_power_off_where_upstreams_does_not
         with pytest.raises(shared.ScenarioFailed) as failed:
             fail_and_recover(cloud, "auto", "ha-upstream-driver")
         print(f"\nwith the default driver, as expected:\n{failed.value}")
-        fence = shared.wait_until(
-            cloud,
+        fence = wait_for(
             f"the power-off of {host}",
             lambda: shared.first_fence(cloud.fencing_history(host), t0),
-            120,
-            1,
+            timeout=120,
+            interval=1,
+            ignore=(),
         )
         server_id = cloud.ensure_instance("ha-upstream-driver", host)  # found, not booted
         [evacuated] = shared.evacuations_since(cloud, server_id, t0)

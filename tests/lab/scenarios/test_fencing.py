@@ -18,7 +18,7 @@ import pytest
 
 from tests.functional.cloud import FenceEvent, parse_fence_history
 
-from .. import hosts, maas_emulator, pacemaker
+from .. import hosts, maas_emulator, pacemaker, procs
 from ..hosts import LabError
 
 RECORDED = Path(__file__).parents[1] / "recorded"
@@ -115,7 +115,14 @@ def test_lab_hosts_are_namespaced_and_named(lab):
         seen = hosts.run(lab.hosts[0], ["crm_mon", "-X"], check=False)
         return seen if (seen.returncode, seen.stderr) == (0, "") else None
 
-    seen = pacemaker.wait_for("a clean crm_mon -X on a hypervisor", clean_answer, 15, 0.5)
+    seen = procs.wait_for(
+        "a clean crm_mon -X on a hypervisor",
+        clean_answer,
+        timeout=15,
+        interval=0.5,
+        ignore=(),
+        error=LabError,
+    )
     states = pacemaker.node_states(seen.stdout)
     assert all(
         states[h.fqdn]["type"] == "remote" and states[h.fqdn]["online"] == "true"
@@ -211,10 +218,13 @@ def test_fence_that_fails_is_reported_with_the_plugin_log(lab):
     assert "fence attempt failed" in err.value.message  # the timeline so far
     print("\n" + err.value.report())
     # MAAS is back: Pacemaker's next retry fences the host, which then rejoins.
-    pacemaker.wait_for(
+    procs.wait_for(
         "fence after MAAS is back",
         lambda: pacemaker.node_states().get(host.fqdn, {}).get("unclean") == "false",
-        60,
+        timeout=60,
+        interval=0.5,
+        ignore=(),
+        error=LabError,
     )
     assert hosts.power_state(host) == "on"  # reset: powered off, then on again
     pacemaker.wait_rejoin(host, timeout=60)

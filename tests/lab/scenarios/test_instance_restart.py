@@ -8,7 +8,8 @@ on its own hypervisor, with a new qemu process. Without the HA_Enabled property 
 
 from __future__ import annotations
 
-from .. import deploy, guests, hosts, rest_client, scenario_steps, services
+from .. import deploy, guests, hosts, scenario_steps, services
+from ..procs import LabError, wait_for
 
 HOST = "virt-node-10.maas"
 SEGMENT_HOSTS = ["virt-node-01.maas", "virt-node-02.maas", HOST]
@@ -31,7 +32,9 @@ def kill_guest(admin, tl: scenario_steps.Timeline, server_id: str) -> tuple[int,
                 return n["notification_uuid"]
         return None
 
-    return int(pid), rest_client.wait(notified, "the VM notification", 60, interval=0.2)
+    return int(pid), wait_for(
+        "the VM notification", notified, timeout=60, interval=0.2, ignore=(LabError,)
+    )
 
 
 def test_guides_restart_check_restarts_the_server_on_its_host(clean):

@@ -3,7 +3,8 @@ takes the next failover as the new reserved host."""
 
 from __future__ import annotations
 
-from .. import lab, rest_client, scenario_steps, settings
+from .. import lab, scenario_steps, settings
+from ..procs import LabError, wait_for
 from ..scenario_steps import openstack
 
 FAILED = settings.FAILED_HOST  # virt-node-02.maas
@@ -24,17 +25,19 @@ def test_reinserted_node_takes_the_next_failover(clean):
     # back online, lifts the forced-down flag it set. The operator waits for its compute to
     # report before re-inserting it.
     lab.start_compute(FAILED)
-    rest_client.wait(
-        lambda: admin.set_compute_service(FAILED, forced_down=False),
+    wait_for(
         f"nova to accept {FAILED} as up again",
-        120,
+        lambda: admin.set_compute_service(FAILED, forced_down=False),
+        timeout=120,
         interval=1,
+        ignore=(LabError,),
     )
-    rest_client.wait(
-        lambda: lab.reporting(admin.compute_service(FAILED)),
+    wait_for(
         f"{FAILED}'s restarted nova-compute to report",
-        120,
+        lambda: lab.reporting(admin.compute_service(FAILED)),
+        timeout=120,
         interval=1,
+        ignore=(LabError,),
     )
     tl.mark(f"{FAILED} repaired: nova-compute running and reporting, no longer forced down")
     openstack("compute", "service", "set", "--enable", FAILED, "nova-compute")
