@@ -32,7 +32,7 @@ def run(counts: list[int]) -> list[tuple[str, int, float, float]]:
                 scenario_steps.reset(admin)
                 scenario_steps.make_segment(admin, "S1", "auto", [*TARGETS, FAILED])
                 ids = scenario_steps.boot(admin, "bench", FAILED, count=count, timeout=900)
-                tl = scenario_steps.Timeline(
+                tl = scenario_steps.LiveTimeline(
                     f"bench: {count} instance(s), {label} "
                     f"(wait_period_after_service_update={delay})"
                 )

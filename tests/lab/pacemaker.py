@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import ast
 import base64
+import datetime
 import ipaddress
 import json
 import os
@@ -36,9 +37,13 @@ import xml.etree.ElementTree as ET  # noqa: N817 - the usual name
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import hosts, maas_emulator, procs, stonith
 from .hosts import LabError
+
+if TYPE_CHECKING:
+    from tests.functional.scenarios import Timeline
 
 PACKAGES = (
     "pacemaker",
@@ -513,29 +518,8 @@ RECORD_DIR = hosts.RUN / "recorded"
 _LOG_TIME = re.compile(r"^(\w{3} +\d+ \d\d:\d\d:\d\d\.\d{3}) ")
 
 
-@dataclass
-class Timeline:
-    """Timestamped steps of one failure, relative to the injection."""
-
-    scenario: str
-    host: str
-    t0: float
-    marks: list[tuple[float, str]]
-
-    def add(self, when: float, what: str) -> None:
-        self.marks.append((when, what))
-
-    def first(self, prefix: str) -> float | None:
-        times = [t for t, what in self.marks if what.startswith(prefix)]
-        return min(times) if times else None
-
-    def render(self) -> str:
-        lines = [
-            f"timeline {self.scenario} on {self.host} (t0 = "
-            f"{time.strftime('%H:%M:%S', time.gmtime(self.t0))}Z)"
-        ]
-        lines += [f"  +{t - self.t0:7.2f}s  {what}" for t, what in sorted(self.marks)]
-        return "\n".join(lines)
+def _utc(epoch: float) -> datetime.datetime:
+    return datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc)
 
 
 def _log_epoch(line: str) -> float | None:
@@ -579,15 +563,19 @@ def fail_and_watch(
 
     Raises LabError naming the step that did not happen, with that daemon's last log lines.
     """
+    # The shared suite's timeline; imported here: tox's unit env imports this module without
+    # the repository on sys.path.
+    from tests.functional.scenarios import Timeline
+
     wait_idle()
     lab = hosts.load()
     observer = next(h for h in lab.hosts if h != host)
     log = control_log()
     plugin_log = CONTROL_DIR / "log-pacemaker" / "external-maas.log"
     offset = log.stat().st_size
-    timeline = Timeline(scenario, host.fqdn, time.time(), [])
+    timeline = Timeline(f"{scenario} on {host.fqdn}", _utc(time.time()))
     inject(host)
-    timeline.add(time.time(), f"{inject.__name__} ({host.short})")
+    timeline.add(_utc(time.time()), f"{inject.__name__} ({host.short})")
     seen_unclean = failing_recorded = False
     deadline = time.monotonic() + fence_timeout
     polls = 0
@@ -595,7 +583,7 @@ def fail_and_watch(
         polls += 1
         text = crm_mon_xml()
         node = node_states(text).get(host.fqdn, {})
-        now = time.time()
+        now = _utc(time.time())
         if node.get("online") == "false" and timeline.first("offline") is None:
             timeline.add(now, f"offline in crm_mon (unclean={node.get('unclean')})")
             record(f"crm_mon-{scenario}-offline-unclean", text)
@@ -642,8 +630,8 @@ def fail_and_watch(
 
 
 def _add_log_marks(timeline: Timeline, offset: int, host: hosts.Host) -> None:
-    for when, what in failure_marks(host, timeline.t0, offset):
-        timeline.add(when, what)
+    for when, what in failure_marks(host, timeline.t0.timestamp(), offset):
+        timeline.add(_utc(when), what)
 
 
 def failure_marks(host: hosts.Host, since: float, offset: int = 0) -> list[tuple[float, str]]:
@@ -698,7 +686,7 @@ def wait_rejoin(host: hosts.Host, timeline: Timeline | None = None, timeout: flo
     # As an operator (and hacluster after creating a remote) does: forget the failed monitor.
     control_run(["crm_resource", "--cleanup", "--resource", host.fqdn], timeout=60)
     if timeline:
-        timeline.add(time.time(), "crm_resource --cleanup")
+        timeline.add(_utc(time.time()), "crm_resource --cleanup")
 
     def online() -> bool:
         node = node_states().get(host.fqdn, {})
@@ -719,7 +707,7 @@ def wait_rejoin(host: hosts.Host, timeline: Timeline | None = None, timeout: flo
         error=LabError,
     )
     if timeline:
-        timeline.add(time.time(), "rejoined (online=true unclean=false)")
+        timeline.add(_utc(time.time()), "rejoined (online=true unclean=false)")
 
 
 def resource_usage() -> dict[str, float]:

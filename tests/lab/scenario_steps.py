@@ -8,12 +8,15 @@ with masakari-hostmonitor's payload is sent. The demo fails the host as the guid
 
 from __future__ import annotations
 
+import datetime
 import os
 import re
 import subprocess
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+
+from tests.functional.scenarios import Timeline
 
 from . import double_run, lab, procs, rest_client, services, settings
 from .procs import Fatal, LabError
@@ -25,29 +28,30 @@ SEGMENT_HOST_COLUMNS = ["-c", "name", "-c", "reserved", "-c", "on_maintenance"]
 SERVICE_COLUMNS = ["-c", "Host", "-c", "Status", "-c", "State", "--service", "nova-compute"]
 
 
-class Timeline:
-    """Prints each step with the seconds since the scenario began (or since the failure)."""
+class LiveTimeline(Timeline):
+    """The shared Timeline, printed step by step: each mark with the seconds since the scenario
+    began, or since the failure once `failure()` was called (t0 is then the failure)."""
 
     def __init__(self, title: str) -> None:
-        self.t0 = time.monotonic()
+        super().__init__(title, datetime.datetime.now(datetime.timezone.utc))
+        self.began = time.monotonic()
         self.zero: float | None = None
         self.zero_wall = time.time()
-        self.events: list[tuple[float, str]] = []
+        self.events: list[tuple[float, str]] = []  # (seconds, what) as printed
         print(f"\n=== {title}", flush=True)
 
     def failure(self, what: str) -> None:
         self.zero = time.monotonic()
         self.zero_wall = time.time()
+        self.t0 = datetime.datetime.fromtimestamp(self.zero_wall, datetime.timezone.utc)
         self.mark(what)
-
-    def since_failure(self) -> float:
-        return time.monotonic() - (self.zero if self.zero is not None else self.t0)
 
     def mark(self, what: str) -> float:
         now = time.monotonic()
-        rel = now - (self.zero if self.zero is not None else self.t0)
+        rel = now - (self.zero if self.zero is not None else self.began)
         label = "t+" if self.zero is not None else "  "
         self.events.append((rel, what))
+        self.add(datetime.datetime.now(datetime.timezone.utc), what)
         print(f"{time.strftime('%H:%M:%S')} {label}{rel:6.1f}s  {what}", flush=True)
         return rel
 
@@ -218,7 +222,7 @@ def host_of(server: dict) -> str:
 
 # ---------------------------------------------------------------- failure injection
 def fail_host(
-    admin: rest_client.RestClient, tl: Timeline, host: str, force_down: bool = True
+    admin: rest_client.RestClient, tl: LiveTimeline, host: str, force_down: bool = True
 ) -> str:
     """Kill the hypervisor's nova-compute and its guests (its libvirt), force the service down,
     notify Masakari; the notification's uuid."""
@@ -241,7 +245,9 @@ def fail_host(
     return notification["notification_uuid"]
 
 
-def link_down(admin: rest_client.RestClient, tl: Timeline, host: str, timeout: float = 180) -> str:
+def link_down(
+    admin: rest_client.RestClient, tl: LiveTimeline, host: str, timeout: float = 180
+) -> str:
     """The guide's failure: `ip link set eth0 down` on the hypervisor. Nothing else is done by
     hand: marks what Pacemaker, STONITH and the host monitor do until Masakari has the
     notification; returns its uuid."""
@@ -304,7 +310,7 @@ def link_down(admin: rest_client.RestClient, tl: Timeline, host: str, timeout: f
 
 def wait_notification(
     admin: rest_client.RestClient,
-    tl: Timeline,
+    tl: LiveTimeline,
     uuid: str,
     want: Iterable[str] = ("finished",),
     timeout: float = 600,
@@ -336,7 +342,7 @@ def wait_notification(
 
 def wait_servers_on(
     admin: rest_client.RestClient,
-    tl: Timeline,
+    tl: LiveTimeline,
     ids: list[str],
     hosts: set[str],
     timeout: float = 300,
@@ -366,7 +372,7 @@ def wait_servers_on(
 
 def watch_failover(
     admin: rest_client.RestClient,
-    tl: Timeline,
+    tl: LiveTimeline,
     uuid: str,
     ids: list[str],
     hosts: set[str],
@@ -431,8 +437,6 @@ _STAMP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+) ")
 
 
 def _log_time(stamp: str) -> float:
-    import datetime
-
     return datetime.datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S.%f").timestamp()
 
 
@@ -446,7 +450,7 @@ def engine_log_lines(since_wall: float) -> list[tuple[float, str]]:
     return lines
 
 
-def engine_steps(tl: Timeline) -> list[tuple[float, str]]:
+def engine_steps(tl: LiveTimeline) -> list[tuple[float, str]]:
     """masakari-engine's recovery steps since the failure, relative to it."""
     steps = []
     for t, line in engine_log_lines(tl.zero_wall):
@@ -489,7 +493,7 @@ def demo() -> None:
     """The guide's reserved_host example: a server on virt-node-02.maas, its hypervisor fails,
     the server comes back on the reserved host virt-node-01.maas."""
     admin = admin_cloud()
-    tl = Timeline("demo: reserved_host failover (as in the guide's example)")
+    tl = LiveTimeline("demo: reserved_host failover (as in the guide's example)")
     reset(admin)
     tl.mark("lab reset: no servers, no segments, all hypervisors up")
     segment = make_segment(

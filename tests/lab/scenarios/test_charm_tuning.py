@@ -17,7 +17,7 @@ def failover_wait(admin, delay: int) -> float:
         admin, "S1", "auto", ["virt-node-01.maas", FAILED, "virt-node-10.maas"]
     )
     ids = scenario_steps.boot(admin, "vm", FAILED)
-    tl = scenario_steps.Timeline(f"charm config evacuation-delay={delay}")
+    tl = scenario_steps.LiveTimeline(f"charm config evacuation-delay={delay}")
     uuid = scenario_steps.fail_host(admin, tl, FAILED)
     scenario_steps.watch_failover(admin, tl, uuid, ids, {"virt-node-01.maas", "virt-node-10.maas"})
     wait = scenario_steps.engine_timings(tl.zero_wall)["wait"]

@@ -109,7 +109,7 @@ def test_refused_notification_is_reported_with_the_monitors_log(clean):
     """A failed host Masakari does not know (in no segment): its notification is refused, and
     the lab names the step that never came with what the surviving monitors logged."""
     host = settings.FAILED_HOST
-    tl = scenario_steps.Timeline(f"link down on {host}, which is in no segment")
+    tl = scenario_steps.LiveTimeline(f"link down on {host}, which is in no segment")
     try:
         with pytest.raises(LabError) as raised:
             # Pacemaker alone may take ~40 s to see the host lost (seen when its remote

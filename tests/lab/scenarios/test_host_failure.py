@@ -50,7 +50,7 @@ CASES = {
 def test_host_failure_recovery(clean, name):
     case = CASES[name]
     admin = clean
-    tl = scenario_steps.Timeline(f"host failure: {name}")
+    tl = scenario_steps.LiveTimeline(f"host failure: {name}")
     segment = scenario_steps.make_segment(
         admin, "S1", case.method, [OTHER, FAILED, RESERVED], reserved=case.reserved
     )
@@ -95,7 +95,9 @@ def test_disable_blocks_without_forced_down(clean):
     try:
         segment = scenario_steps.make_segment(admin, "S1", "auto", [OTHER, FAILED, RESERVED])
         ids = scenario_steps.boot(admin, "vm", FAILED, count=1)
-        tl = scenario_steps.Timeline("host failure without forced down (monitor without fencing)")
+        tl = scenario_steps.LiveTimeline(
+            "host failure without forced down (monitor without fencing)"
+        )
         uuid = scenario_steps.fail_host(admin, tl, FAILED, force_down=False)
         scenario_steps.watch_failover(admin, tl, uuid, ids, {RESERVED, OTHER})
         timings = scenario_steps.engine_timings(tl.zero_wall)

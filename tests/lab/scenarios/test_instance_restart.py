@@ -15,7 +15,7 @@ HOST = "virt-node-10.maas"
 SEGMENT_HOSTS = ["virt-node-01.maas", "virt-node-02.maas", HOST]
 
 
-def kill_guest(admin, tl: scenario_steps.Timeline, server_id: str) -> tuple[int, str]:
+def kill_guest(admin, tl: scenario_steps.LiveTimeline, server_id: str) -> tuple[int, str]:
     """The guide's commands inside the hypervisor: pgrep, then pkill; the pid killed and the
     VM notification masakari-instancemonitor sent for it."""
     host = hosts.load().host(HOST)
@@ -42,7 +42,7 @@ def test_guides_restart_check_restarts_the_server_on_its_host(clean):
     scenario_steps.make_segment(admin, "S1", "auto", SEGMENT_HOSTS)
     (server_id,) = scenario_steps.boot(admin, "focal-1", HOST, ha_enabled=False)
     scenario_steps.openstack("server", "set", "--property", "HA_Enabled=True", "focal-1")
-    tl = scenario_steps.Timeline("instance failure: the guide's restart check")
+    tl = scenario_steps.LiveTimeline("instance failure: the guide's restart check")
     pid, uuid = kill_guest(admin, tl, server_id)
     scenario_steps.watch_failover(admin, tl, uuid, [server_id], {HOST})
     actions = admin.server_actions(server_id)
@@ -65,7 +65,7 @@ def test_server_without_ha_property_is_left_alone(clean):
         assert "process_all_instances = False" in conf
         scenario_steps.make_segment(admin, "S1", "auto", SEGMENT_HOSTS)
         (server_id,) = scenario_steps.boot(admin, "plain-1", HOST, ha_enabled=False)
-        tl = scenario_steps.Timeline(
+        tl = scenario_steps.LiveTimeline(
             "instance failure: server without HA_Enabled, evacuate-all-instances=false"
         )
         _, uuid = kill_guest(admin, tl, server_id)

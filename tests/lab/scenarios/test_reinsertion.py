@@ -17,7 +17,9 @@ def test_reinserted_node_takes_the_next_failover(clean):
         admin, "S1", "reserved_host", ["virt-node-10.maas", FAILED, RESERVED], reserved=[RESERVED]
     )
     (server_id,) = scenario_steps.boot(admin, "focal-1", FAILED)
-    tl = scenario_steps.Timeline("re-insertion of a failed node, then a second failover onto it")
+    tl = scenario_steps.LiveTimeline(
+        "re-insertion of a failed node, then a second failover onto it"
+    )
     uuid = scenario_steps.fail_host(admin, tl, FAILED)
     scenario_steps.watch_failover(admin, tl, uuid, [server_id], {RESERVED})
 
