@@ -22,7 +22,6 @@ from . import double_run, lab, procs, rest_client, services, settings
 from .procs import Fatal, LabError
 
 HOST_DOWN_PAYLOAD = {"event": "STOPPED", "host_status": "NORMAL", "cluster_status": "OFFLINE"}
-FINAL = ("finished", "failed", "ignored", "error")
 HOST_MONITOR = "masakari-host-monitor"  # the daemon (and its log) on each hypervisor
 SEGMENT_HOST_COLUMNS = ["-c", "name", "-c", "reserved", "-c", "on_maintenance"]
 SERVICE_COLUMNS = ["-c", "Host", "-c", "Status", "-c", "State", "--service", "nova-compute"]
@@ -338,36 +337,6 @@ def wait_notification(
             f"see {settings.LOGS}/masakari-engine.log"
         )
     return status
-
-
-def wait_servers_on(
-    admin: rest_client.RestClient,
-    tl: LiveTimeline,
-    ids: list[str],
-    hosts: set[str],
-    timeout: float = 300,
-) -> dict[str, str]:
-    """Wait until every server is ACTIVE on one of hosts; mark each arrival."""
-    arrived: dict[str, str] = {}
-
-    def check() -> bool:
-        for server_id in ids:
-            if server_id in arrived:
-                continue
-            server = admin.server(server_id)
-            if server["status"] == "ACTIVE" and host_of(server) in hosts:
-                arrived[server_id] = host_of(server)
-                tl.mark(f"server {server['name']} ACTIVE on {host_of(server)}")
-        return len(arrived) == len(ids)
-
-    procs.wait_for(
-        f"servers ACTIVE on {', '.join(sorted(hosts))}",
-        check,
-        timeout=timeout,
-        interval=0.25,
-        ignore=(LabError,),
-    )
-    return arrived
 
 
 def watch_failover(
