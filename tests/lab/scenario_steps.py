@@ -1,4 +1,5 @@
-"""Failure scenarios on the lab, each printed as a timeline.
+"""The steps the lab's scenarios are made of (reset, segments, servers, failure injection,
+watching a recovery, the engine's log) and the demo, each scenario printed as a timeline.
 
 The engine scenarios inject a host failure as the suite's monitors report it: the failed
 hypervisor's nova-compute and guests are killed and its service forced down in Nova (what the
