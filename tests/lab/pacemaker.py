@@ -577,9 +577,11 @@ def fail_and_watch(
     inject(host)
     timeline.add(_utc(time.time()), f"{inject.__name__} ({host.short})")
     seen_unclean = failing_recorded = False
-    deadline = time.monotonic() + fence_timeout
     polls = 0
-    while True:
+    node: dict[str, str] = {}
+
+    def fenced() -> bool:
+        nonlocal seen_unclean, failing_recorded, polls, node
         polls += 1
         text = crm_mon_xml()
         node = node_states(text).get(host.fqdn, {})
@@ -604,24 +606,34 @@ def fail_and_watch(
         if seen_unclean and node.get("unclean") == "false":
             timeline.add(now, "fenced in crm_mon (online=false unclean=false)")
             record(f"crm_mon-{scenario}-fenced", text)
-            break
-        if time.monotonic() > deadline:
-            _add_log_marks(timeline, offset, host)
-            fence_lines = [
-                line
-                for line in _log_lines_since(log, offset)
-                if "pacemaker-fenced" in line and "notice" in line
-            ]
-            raise LabError(
-                f"fence {host.fqdn}",
-                f"not fenced within {fence_timeout:.0f}s (crm_mon: online="
-                f"{node.get('online')} unclean={node.get('unclean')})\n" + timeline.render(),
-                "[external/maas]\n"
-                + hosts.tail(plugin_log, 6)
-                + "\n[pacemaker-fenced]\n"
-                + "\n".join(fence_lines[-6:]),
-            )
-        time.sleep(0.25)
+            return True
+        return False
+
+    def not_fenced(what: str, message: str, details: str) -> LabError:
+        _add_log_marks(timeline, offset, host)
+        fence_lines = [
+            line
+            for line in _log_lines_since(log, offset)
+            if "pacemaker-fenced" in line and "notice" in line
+        ]
+        return LabError(
+            what,
+            f"not fenced within {fence_timeout:.0f}s (crm_mon: online="
+            f"{node.get('online')} unclean={node.get('unclean')})\n" + timeline.render(),
+            "[external/maas]\n"
+            + hosts.tail(plugin_log, 6)
+            + "\n[pacemaker-fenced]\n"
+            + "\n".join(fence_lines[-6:]),
+        )
+
+    procs.wait_for(
+        f"fence {host.fqdn}",
+        fenced,
+        timeout=fence_timeout,
+        interval=0.25,
+        ignore=(),
+        error=not_fenced,
+    )
     _add_log_marks(timeline, offset, host)
     record(f"fence-history-{scenario}", fence_history_xml(host.fqdn))
     if rejoin:
