@@ -12,7 +12,7 @@ from urllib.parse import quote
 import ops
 
 import masakari_workload as workload
-from charm_common import relations, status
+from charm_common import cos_agent, relations, status
 from charm_common.hostnames import is_hostname
 from charm_common.lifecycle import ActionFailed, ReconcilingCharm
 from charm_common.origin import UBUNTU_SERIES, os_series
@@ -25,7 +25,7 @@ REQUIRED_RELATIONS = ("shared-db", "amqp", "identity-service")
 
 
 class MasakariCharm(ReconcilingCharm):
-    RELATIONS = (*REQUIRED_RELATIONS, "ha", "cluster", "certificates")
+    RELATIONS = (*REQUIRED_RELATIONS, "ha", "cluster", "certificates", "cos-agent")
 
     def __init__(self, framework: ops.Framework) -> None:
         super().__init__(framework)
@@ -107,6 +107,8 @@ class MasakariCharm(ReconcilingCharm):
         tls = self._certificate(config)
         for endpoint, data in outgoing:
             relations.publish(endpoint, self.unit, data)
+        for relation in self.model.relations["cos-agent"]:
+            relations.publish(relation, self.unit, self._cos_agent_data(config))
         self.unit.set_ports(workload.PUBLIC_PORT)
         ctx = self._context(config, release.name, *received, tls)
         self.write_files(workload.render(ctx))
@@ -147,7 +149,10 @@ class MasakariCharm(ReconcilingCharm):
         """Install, or upgrade to a changed origin; True when an action-managed upgrade waits."""
         installed = workload.installed_release(self.system) is not None
         wanted = config.origin.source  # as the previous revision stored it: stripped
+        complete = all(self.system.package_version(p) for p in workload.PACKAGES)
         if installed and self._stored.applied_origin == wanted:
+            if not complete:  # a package this revision added (upgrade-charm)
+                self._install(config)
             return False
         if installed and config.action_managed_upgrade and self._stored.applied_origin:
             return True
@@ -195,6 +200,19 @@ class MasakariCharm(ReconcilingCharm):
                 f"{kind}-address": self._address(kind, config) for kind in ENDPOINT_TYPES
             }))  # fmt: skip
         return out
+
+    def _cos_agent_data(self, config: MasakariConfig) -> dict[str, str]:
+        """Scrape job, alert rules and dashboard for grafana-agent (cos_agent's `config`)."""
+        topology = cos_agent.Topology(
+            self.model.name, self.model.uuid, self.app.name, self.meta.name
+        )
+        job = cos_agent.scrape_job("masakari", self._metrics_address(), config.metrics_port)
+        return cos_agent.unit_data(topology=topology, charm_dir=self.charm_dir, jobs=[job])
+
+    def _metrics_address(self) -> str:
+        """Where the exporter listens: this unit's address on the cos-agent binding, which
+        grafana-agent on this machine and a Prometheus elsewhere both reach."""
+        return self._binding_address("cos-agent")
 
     def _binding_address(self, endpoint: str, relation: ops.Relation | None = None) -> str:
         binding = self.model.get_binding(relation or endpoint)
@@ -395,6 +413,8 @@ class MasakariCharm(ReconcilingCharm):
             backends=tuple(backends),
             haproxy_timeouts=config.haproxy_timeouts,
             orphan_age=config.orphan_age,
+            metrics_address=self._metrics_address(),
+            metrics_port=config.metrics_port,
             tls=tls,
         )
 
@@ -428,7 +448,8 @@ class MasakariCharm(ReconcilingCharm):
     # remove -----------------------------------------------------------------------------------
 
     def _uninstall(self) -> None:
-        self.system.run(["systemctl", "disable", "--now", workload.RESUMER], timeout=60)
+        for service in (workload.RESUMER, workload.EXPORTER):
+            self.system.run(["systemctl", "disable", "--now", service], timeout=60)
         self.system.run(["a2dissite", "-q", "masakari-api"], timeout=60)
         for path in workload.OWNED_FILES:
             self.system.remove_file(path)
