@@ -17,7 +17,8 @@ types, statuses, recovery methods, segment and host names only.
 
 Metrics (units in the names, Prometheus conventions):
 - masakari_up: 1 when the database answered this scrape, else 0 (and nothing else from it).
-- masakari_notifications{type,status}: notifications in the database (not purged).
+- masakari_notifications{type,status}: notifications in the database (not purged); 0 for
+  every known type and status without any.
 - masakari_recovery_duration_seconds{type}: histogram of finished notifications, generated ->
   finished (the notification's last update).
 - masakari_notifications_running: notifications `running` now.
@@ -47,6 +48,10 @@ import masakari_recovery as recovery
 LOG = logging.getLogger("masakari-metrics")
 DURATION_BUCKETS = (30.0, 60.0, 120.0, 180.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0)
 RECOVERY_METHODS = ("auto", "reserved_host", "auto_priority", "rh_priority")
+# Masakari's notification types and statuses (masakari/objects/fields.py): each pair is exported,
+# 0 when none, so a first failure is an increase that alert rules see.
+NOTIFICATION_TYPES = ("COMPUTE_HOST", "VM", "PROCESS")
+NOTIFICATION_STATUSES = ("new", "running", "error", "failed", "ignored", "finished")
 NOVA_CACHE_SECONDS = 60.0
 # Seconds per Nova/keystone call. A scrape waits for it (Prometheus' default scrape timeout is
 # 10 s): at worst one scrape a minute fails, and the next shows masakari_nova_up 0.
@@ -155,7 +160,9 @@ class MasakariCollector:
             "masakari_notifications", "Notifications in Masakari's database by type and status",
             labels=["type", "status"],
         )  # fmt: skip
-        for kind, state, how_many in sorted(counts):
+        found = {(kind, state): n for kind, state, n in counts}
+        known = {(k, s): 0 for k in NOTIFICATION_TYPES for s in NOTIFICATION_STATUSES}
+        for (kind, state), how_many in sorted({**known, **found}.items()):
             by_status.add_metric([kind, state], how_many)
         yield by_status
         histogram = HistogramMetricFamily(
