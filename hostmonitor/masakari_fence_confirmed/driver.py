@@ -11,11 +11,11 @@ from collections.abc import Callable
 import eventlet
 import masakarimonitors.conf
 from keystoneauth1 import loading as ks_loading
-from oslo_config import cfg
 from masakarimonitors import utils
 from masakarimonitors.ha import masakari
 from masakarimonitors.hostmonitor import driver
 from masakarimonitors.objects import event_constants as ec
+from oslo_config import cfg
 
 from masakari_fence_confirmed import crm, nova
 from masakari_fence_confirmed import metrics as driver_metrics

@@ -101,7 +101,7 @@ class Sender:
             )
 
     def _send(self, report: Report, still_wanted: Callable[[], bool]) -> str:
-        """"sent", "dropped" (no longer wanted), or why it failed (metrics.FAILURES)."""
+        """ "sent", "dropped" (no longer wanted), or why it failed (metrics.FAILURES)."""
         for attempt in range(self._retry_max + 1):
             if not still_wanted():
                 LOG.info(

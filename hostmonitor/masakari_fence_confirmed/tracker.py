@@ -200,7 +200,10 @@ class Tracker:
         elif node.unclean:
             # Fencing has not been confirmed yet, so any success from now on is this failure's.
             host = _Host(
-                state="down", last_up=_utc(now), episode=1, baseline=_latest_power_off(view, name),
+                state="down",
+                last_up=_utc(now),
+                episode=1,
+                baseline=_latest_power_off(view, name),
                 down_since=now,
             )
             LOG.warning(

@@ -7,12 +7,11 @@ import urllib.request
 
 import pytest
 from conftest import doc_time, recording
-from prometheus_client import generate_latest
-from prometheus_client.parser import text_string_to_metric_families
-from test_driver import Replay, run_to_report, stub, wait_for  # noqa: F401 - the stub fixture
-
 from masakari_fence_confirmed.driver import CONF, FenceConfirmedDriver
 from masakari_fence_confirmed.metrics import Metrics
+from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+from test_driver import Replay, run_to_report, wait_for
 
 
 def scrape(metrics: Metrics) -> dict[str, dict[tuple, float]]:
@@ -31,13 +30,16 @@ def replay(scenario: str, metrics: Metrics, observer: str = "rem2") -> tuple[Rep
     return docs, driver
 
 
-def test_a_confirmed_failure_counts_one_confirmation_and_one_notification_sent(stub):  # noqa: F811
+def test_a_confirmed_failure_counts_one_confirmation_and_one_notification_sent(stub):
     metrics = Metrics()
     docs, driver = replay("clean", metrics)
     before = scrape(metrics)
-    assert before["masakari_hostmonitor_notifications_failed_total"][
-        (("event", "STOPPED"), ("reason", "unreachable"))
-    ] == 0  # exported before any failure
+    assert (
+        before["masakari_hostmonitor_notifications_failed_total"][
+            (("event", "STOPPED"), ("reason", "unreachable"))
+        ]
+        == 0
+    )  # exported before any failure
     run_to_report(driver, 3)
     assert wait_for(lambda: scrape(metrics)["masakari_hostmonitor_notifications_sent_total"][
         (("event", "STOPPED"),)] == 1)  # fmt: skip
@@ -52,7 +54,7 @@ def test_a_confirmed_failure_counts_one_confirmation_and_one_notification_sent(s
     }
 
 
-def test_a_failing_fence_shows_how_long_the_peer_has_waited(stub):  # noqa: F811
+def test_a_failing_fence_shows_how_long_the_peer_has_waited(stub):
     metrics = Metrics()
     docs = recording("failed", "rem2")
     _, driver = replay("failed", metrics)
@@ -73,7 +75,9 @@ def test_a_failing_fence_shows_how_long_the_peer_has_waited(stub):  # noqa: F811
 @pytest.mark.parametrize(("status", "reason"), [(400, "rejected"), (409, "duplicate"),
                                                 (500, "unreachable")])  # fmt: skip
 def test_a_notification_masakari_does_not_accept_counts_as_failed_with_its_reason(
-    stub, status, reason  # noqa: F811
+    stub,
+    status,
+    reason,
 ):
     stub.notification_status = status
     metrics = Metrics()
@@ -88,7 +92,7 @@ def test_a_notification_masakari_does_not_accept_counts_as_failed_with_its_reaso
     }  # fmt: skip
 
 
-def test_monitor_hosts_serves_the_metrics_on_the_configured_address_and_port(stub):  # noqa: F811
+def test_monitor_hosts_serves_the_metrics_on_the_configured_address_and_port(stub):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -118,7 +122,7 @@ def test_monitor_hosts_serves_the_metrics_on_the_configured_address_and_port(stu
     assert abs(last.value - time.time()) < 30  # the first round, a moment ago
 
 
-def test_the_driver_runs_without_prometheus_client(stub, monkeypatch):  # noqa: F811
+def test_the_driver_runs_without_prometheus_client(stub, monkeypatch):
     import builtins
 
     real_import = builtins.__import__

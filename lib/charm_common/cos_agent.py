@@ -116,7 +116,8 @@ def alert_rules(directory: pathlib.Path, topology: Topology) -> dict[str, Any]:
 def _labelled(group: Mapping[str, Any], topology: Topology) -> dict[str, Any]:
     group = copy.deepcopy(dict(group))
     name = f"{topology.identifier}_{group['name']}"
-    group["name"] = _NOT_IN_METRIC_NAME.sub("_", name if name.endswith("_rules") else name + "_rules")
+    name = name if name.endswith("_rules") else f"{name}_rules"
+    group["name"] = _NOT_IN_METRIC_NAME.sub("_", name)
     for rule in group["rules"]:
         labels = rule.setdefault("labels", {})
         for label, value in topology.labels.items():

@@ -70,9 +70,7 @@ def test_dashboards_get_the_libs_uid_and_charm_tag(charm):
 def test_the_unit_databag_holds_one_key_with_every_field_the_requirer_validates():
     fields = RECORDED["unit_data_fields"]
     job = cos_agent.scrape_job("masakari", "2001:db8::5", 9786)
-    data = cos_agent.unit_data(
-        topology=TOPOLOGY, charm_dir=ROOT / "charms/masakari", jobs=[job]
-    )
+    data = cos_agent.unit_data(topology=TOPOLOGY, charm_dir=ROOT / "charms/masakari", jobs=[job])
     assert list(data) == [fields["key"]]
     config = json.loads(data[fields["key"]])
     types = {"dict": dict, "list": list}

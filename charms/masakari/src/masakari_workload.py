@@ -146,7 +146,8 @@ def render(ctx: MasakariContext) -> list[ManagedFile]:
         ManagedFile(METRICS_SCRIPT, _METRICS_SOURCE.read_bytes(), "root", "root", 0o644,
                     (EXPORTER,)),
         ManagedFile(EXPORTER_UNIT, template("masakari-metrics-exporter.service.j2"), "root",
-                    "root", 0o644, (EXPORTER,), (DAEMON_RELOAD, ("systemctl", "enable", EXPORTER))),
+                    "root", 0o644, (EXPORTER,),
+                    (DAEMON_RELOAD, ("systemctl", "enable", EXPORTER))),
     ]  # fmt: skip
     if ctx.tls:
         site_commands = ((*ENABLE_MODULES, "ssl", "headers"),)

@@ -1,4 +1,4 @@
-"""Issue 18 on masakari-monitors: the fence-confirmed driver's metrics and the cos-agent relation."""
+"""Issue 18 on masakari-monitors: the fence-confirmed driver's metrics, the cos-agent relation."""
 
 from __future__ import annotations
 

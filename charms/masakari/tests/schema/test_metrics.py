@@ -9,12 +9,11 @@ import importlib.util
 import pathlib
 import urllib.request
 
+import masakari_metrics as metrics
 import pytest
+from masakari_db import add_notification, connect
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
-
-import masakari_metrics as metrics
-from masakari_db import add_notification, connect, masakari_conf  # noqa: F401
 
 ROOT = pathlib.Path(__file__).resolve().parents[4]
 _spec = importlib.util.spec_from_file_location(
@@ -27,7 +26,7 @@ PASSWORD = "pa$ss word"  # masakari.conf holds it as pa$$ss word (oslo's escape)
 
 
 @pytest.fixture(scope="module")
-def cloud(masakari_conf):  # noqa: F811 - the fixture imported above
+def cloud(masakari_conf):
     """Two segments, three notifications and a running one; Nova with a host in no segment."""
     from sqlalchemy import text
 
@@ -52,9 +51,10 @@ def cloud(masakari_conf):  # noqa: F811 - the fixture imported above
         add_notification(connection, "quick", "finished", now - datetime.timedelta(hours=2))
         add_notification(connection, "failed", "failed", now - datetime.timedelta(hours=1))
         add_notification(connection, "running", "running", now - datetime.timedelta(minutes=9))
-        connection.execute(text(
-            "UPDATE notifications SET generated_time = :g WHERE notification_uuid = 'quick'"
-        ), {"g": now - datetime.timedelta(hours=2, seconds=100)})  # a 100 s recovery
+        connection.execute(
+            text("UPDATE notifications SET generated_time = :g WHERE notification_uuid = 'quick'"),
+            {"g": now - datetime.timedelta(hours=2, seconds=100)},
+        )  # a 100 s recovery
     with openstack_stub.OpenStackStub() as stub:
         del stub.services["rem1"]
         for host in ("virt-node-01.maas", "virt-node-02.maas", "virt-node-03.maas",
@@ -62,8 +62,7 @@ def cloud(masakari_conf):  # noqa: F811 - the fixture imported above
             stub.add_service(host)
         conf = pathlib.Path(masakari_conf)
         conf.write_text(
-            conf.read_text()
-            + "[DEFAULT]\nnova_catalog_admin_info = compute:nova:internalURL\n"
+            conf.read_text() + "[DEFAULT]\nnova_catalog_admin_info = compute:nova:internalURL\n"
             f"[keystone_authtoken]\nauth_url = {stub.url}/v3\nusername = masakari\n"
             f"password = {PASSWORD.replace('$', '$$')}\nproject_name = services\n"
             "user_domain_name = service_domain\nproject_domain_name = service_domain\n"

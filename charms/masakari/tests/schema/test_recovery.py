@@ -8,8 +8,9 @@ import json
 import subprocess
 import sys
 
+from masakari_db import add_notification, add_progress, connect
+
 import masakari_recovery as recovery
-from masakari_db import add_notification, add_progress, connect, masakari_conf  # noqa: F401
 
 NOW = datetime.datetime(2026, 11, 30, 12, 0, 0)
 
