@@ -99,8 +99,13 @@ class MasakariMonitorsCharm(ReconcilingCharm):
         )
         jobs = [
             cos_agent.scrape_job("hostmonitor", ctx.metrics_address, ctx.metrics_port)
-        ] if config.serves_metrics else []  # fmt: skip
+        ] if self._serves_metrics(config) else []  # fmt: skip
         return cos_agent.unit_data(topology=topology, charm_dir=self.charm_dir, jobs=jobs)
+
+    def _serves_metrics(self, config: MonitorsConfig) -> bool:
+        """The fence-confirmed driver serves metrics while cos-agent is related (the agent is
+        what scrapes them); upstream's driver has none."""
+        return config.fence_confirmed_host_monitor and bool(self.model.relations["cos-agent"])
 
     def _metrics_address(self) -> str:
         """The machine's address on its default space (the implicit juju-info binding:
@@ -245,7 +250,7 @@ class MasakariMonitorsCharm(ReconcilingCharm):
     # Packages and services ------------------------------------------------------------------
 
     def _ensure_installed(self, config: MonitorsConfig) -> None:
-        wanted = workload.packages(config.enabled, metrics=config.serves_metrics)
+        wanted = workload.packages(config.enabled, metrics=self._serves_metrics(config))
         new = [p for p in wanted if self.system.package_version(p) is None]
         if not new:
             return
@@ -325,8 +330,8 @@ class MasakariMonitorsCharm(ReconcilingCharm):
             process_check_interval=config.process_check_interval,
             process_list=config.processes,
             libvirt_group="libvirt" if workload.group_exists(self.system, "libvirt") else None,
-            metrics_address=self._metrics_address() if config.serves_metrics else "",
-            metrics_port=config.metrics_port,
+            metrics_address=self._metrics_address() if self._serves_metrics(config) else "",
+            metrics_port=config.metrics_port if self._serves_metrics(config) else 0,
         )
 
     def _check_hostname(self, node_name: str) -> None:

@@ -87,8 +87,8 @@ class MonitorsConfig(TypedConfig):
         return workload.parse_process_list(self.process_list)
 
     @property
-    def serves_metrics(self) -> bool:
-        """The fence-confirmed driver runs, and so serves the host monitor's metrics."""
+    def fence_confirmed_host_monitor(self) -> bool:
+        """The host monitor runs the fence-confirmed driver (which can serve metrics)."""
         return (
             "host" in self.enabled
             and self.host_monitoring_driver == workload.FENCE_CONFIRMED_DRIVER

@@ -130,8 +130,8 @@ class MonitorsContext:
     process_check_interval: int
     process_list: tuple[dict[str, object], ...]
     libvirt_group: str | None  # added to the libvirt-reading monitors' units when it exists
-    # Where the fence-confirmed driver serves its metrics (its [fence_confirmed] options); no
-    # section without the driver (upstream's masakari-monitors knows no such options).
+    # Where the fence-confirmed driver serves its metrics (its [fence_confirmed] options); port
+    # 0: no section (nothing served; upstream's masakari-monitors knows no such options).
     metrics_address: str = ""
     metrics_port: int = 0
 

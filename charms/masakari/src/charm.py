@@ -38,7 +38,11 @@ class MasakariCharm(ReconcilingCharm):
         self._observe_action("list-segments", self._list_segments)
 
     def _services(self) -> tuple[str, ...]:
-        return workload.SERVICES
+        """The exporter only while cos-agent is related: the agent is what scrapes it."""
+        return workload.services(metrics=self._serves_metrics())
+
+    def _serves_metrics(self) -> bool:
+        return bool(self.model.relations["cos-agent"])
 
     def _restart_waits(self, service: str) -> status.Unready | None:
         """masakari-engine restarts only once no recovery runs, or after max-restart-delay.
@@ -114,6 +118,8 @@ class MasakariCharm(ReconcilingCharm):
         self.write_files(workload.render(ctx))
         if tls is None:
             self._remove_tls_files()
+        if not self._serves_metrics() and workload.metrics_files_present(self.system):
+            self._stop_exporter()
         self._ensure_database_migrated(release.name, ctx)
         self.apply_pending()
         self.check_running()
@@ -200,6 +206,18 @@ class MasakariCharm(ReconcilingCharm):
                 f"{kind}-address": self._address(kind, config) for kind in ENDPOINT_TYPES
             }))  # fmt: skip
         return out
+
+    def _stop_exporter(self) -> None:
+        """cos-agent is gone: disable and stop the exporter (a pending step), then, on a later
+        hook, once it no longer runs, remove its unit and script and reload systemd."""
+        disable = ["run", "systemctl", "disable", "--now", workload.EXPORTER]
+        if disable in self.pending_steps():
+            return
+        if self.system.service_running(workload.EXPORTER):
+            self.queue(disable)
+            return
+        workload.remove_metrics_files(self.system)
+        self.queue(("run", *workload.DAEMON_RELOAD))
 
     def _cos_agent_data(self, config: MasakariConfig) -> dict[str, str]:
         """Scrape job, alert rules and dashboard for grafana-agent (cos_agent's `config`)."""
@@ -413,8 +431,8 @@ class MasakariCharm(ReconcilingCharm):
             backends=tuple(backends),
             haproxy_timeouts=config.haproxy_timeouts,
             orphan_age=config.orphan_age,
-            metrics_address=self._metrics_address(),
-            metrics_port=config.metrics_port,
+            metrics_address=self._metrics_address() if self._serves_metrics() else "",
+            metrics_port=config.metrics_port if self._serves_metrics() else 0,
             tls=tls,
         )
 

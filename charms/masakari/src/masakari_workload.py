@@ -24,8 +24,9 @@ PACKAGES = (
 RELEASE_PACKAGE = "masakari-common"
 ENGINE = "masakari-engine"
 RESUMER = "masakari-recovery-resumer"  # the charm's own unit: see masakari_recovery.py
-EXPORTER = "masakari-metrics-exporter"  # the charm's own unit: see masakari_metrics.py
-SERVICES = ("haproxy", "apache2", ENGINE, RESUMER, EXPORTER)
+SERVICES = ("haproxy", "apache2", ENGINE, RESUMER)
+# The charm's own unit (see masakari_metrics.py), run while cos-agent is related: services().
+EXPORTER = "masakari-metrics-exporter"
 
 MASAKARI_CONF = "/etc/masakari/masakari.conf"
 API_SITE = "/etc/apache2/sites-available/masakari-api.conf"
@@ -112,7 +113,8 @@ class MasakariContext:
     backends: tuple[tuple[str, str], ...]  # (unit name, address) of every masakari-api
     haproxy_timeouts: dict[str, int]
     orphan_age: int  # seconds without progress after which a running notification is resumed
-    metrics_address: str  # where the exporter listens: this unit's cos-agent binding address
+    # Where the exporter listens (this unit's cos-agent binding address); port 0: no exporter.
+    metrics_address: str
     metrics_port: int
     tls: ServerCertificate | None = dataclasses.field(default=None, repr=False)  # from vault
 
@@ -142,13 +144,16 @@ def render(ctx: MasakariContext) -> list[ManagedFile]:
                     (RESUMER, EXPORTER)),
         ManagedFile(RESUMER_UNIT, template("masakari-recovery-resumer.service.j2"), "root",
                     "root", 0o644, (RESUMER,), (DAEMON_RELOAD, ("systemctl", "enable", RESUMER))),
-        # The exporter imports masakari_recovery: a new copy of either restarts it.
-        ManagedFile(METRICS_SCRIPT, _METRICS_SOURCE.read_bytes(), "root", "root", 0o644,
-                    (EXPORTER,)),
-        ManagedFile(EXPORTER_UNIT, template("masakari-metrics-exporter.service.j2"), "root",
-                    "root", 0o644, (EXPORTER,),
-                    (DAEMON_RELOAD, ("systemctl", "enable", EXPORTER))),
     ]  # fmt: skip
+    if ctx.metrics_port:
+        files += [
+            # The exporter imports masakari_recovery: a new copy of either restarts it.
+            ManagedFile(METRICS_SCRIPT, _METRICS_SOURCE.read_bytes(), "root", "root", 0o644,
+                        (EXPORTER,)),
+            ManagedFile(EXPORTER_UNIT, template("masakari-metrics-exporter.service.j2"), "root",
+                        "root", 0o644, (EXPORTER,),
+                        (DAEMON_RELOAD, ("systemctl", "enable", EXPORTER))),
+        ]  # fmt: skip
     if ctx.tls:
         site_commands = ((*ENABLE_MODULES, "ssl", "headers"),)
         files += [
@@ -166,6 +171,21 @@ def render(ctx: MasakariContext) -> list[ManagedFile]:
         files.append(ManagedFile(RABBIT_CA, ctx.rabbit_ca, "root", "masakari", 0o644,
                                  ("apache2", "masakari-engine")))  # fmt: skip
     return files
+
+
+def services(metrics: bool) -> tuple[str, ...]:
+    """The services a unit runs, in start order; the exporter with `metrics`."""
+    return (*SERVICES, EXPORTER) if metrics else SERVICES
+
+
+def metrics_files_present(system: System) -> bool:
+    return system.file_mode(EXPORTER_UNIT) is not None
+
+
+def remove_metrics_files(system: System) -> None:
+    """After `systemctl disable --now` of the exporter: its unit and script go."""
+    for path in (EXPORTER_UNIT, METRICS_SCRIPT):
+        system.remove_file(path)
 
 
 def read_database(system: System, *command: str) -> list[dict]:

@@ -44,7 +44,7 @@ def test_install_alone_installs_the_enabled_monitors_and_asks_for_keystone(ctx, 
     out = ctx.run(ctx.on.install(), testing.State(relations=[nova_compute()]))
     assert set(system.installed) == {
         "masakari-monitors-common", "masakari-host-monitor", "masakari-instance-monitor",
-        "masakari-process-monitor", "python3-prometheus-client",  # the driver's metrics
+        "masakari-process-monitor",
     }  # fmt: skip
     assert out.unit_status == testing.BlockedStatus("Missing relations: identity-credentials")
     assert workload.MONITORS_CONF not in system.files

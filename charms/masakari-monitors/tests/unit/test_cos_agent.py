@@ -55,6 +55,14 @@ def test_the_driver_serves_metrics_where_the_job_says_and_its_package_is_install
     assert "charm: masakari-monitors" in dashboard["tags"]
 
 
+def test_without_cos_agent_nothing_is_served_or_installed_for_metrics(ctx, system):
+    state = testing.State(relations=[nova_compute(), identity_credentials()])
+    out = ctx.run(ctx.on.config_changed(), state)
+    assert out.unit_status.name == "active", out.unit_status
+    assert fence_confirmed_section(system) is None
+    assert workload.METRICS_PACKAGE not in system.installed
+
+
 def test_upstreams_driver_serves_nothing_so_no_scrape_job_but_the_rules_still_go(ctx, system):
     out = ctx.run(ctx.on.config_changed(), ready(host_monitoring_driver="default"))
     assert out.unit_status.name == "active", out.unit_status

@@ -185,10 +185,8 @@ def test_changing_a_timer_restarts_only_the_services_that_read_masakari_conf(
     first = ctx.run(ctx.on.config_changed(), ready_state)
     restarts = len(system.restarts)
     ctx.run(ctx.on.config_changed(), dataclasses.replace(first, config={"evacuation-delay": 30}))
-    # The resumer and the metrics exporter read masakari.conf too (the database, Nova's access).
-    assert system.restarts[restarts:] == [
-        "apache2", "masakari-engine", workload.RESUMER, workload.EXPORTER,
-    ]  # fmt: skip
+    # The resumer reads masakari.conf too (the database it watches).
+    assert system.restarts[restarts:] == ["apache2", "masakari-engine", workload.RESUMER]
     assert conf(system)["DEFAULT"]["wait_period_after_service_update"] == "30"
 
 
@@ -623,14 +621,12 @@ def test_a_failed_restart_blocks_and_is_retried_on_the_next_hook(ctx, system, re
     original, system.restart_service = system.restart_service, broken
     changed = ctx.run(ctx.on.config_changed(), dataclasses.replace(ready, config={"debug": True}))
     assert changed.unit_status == testing.BlockedStatus(
-        "apache2 restart failed (see journalctl -u apache2); retrying on the next hook (4 pending)"
+        "apache2 restart failed (see journalctl -u apache2); retrying on the next hook (3 pending)"
     )
     system.restart_service = original
     restarts = len(system.restarts)
     retried = ctx.run(ctx.on.update_status(), changed)
-    assert system.restarts[restarts:] == [
-        "apache2", "masakari-engine", workload.RESUMER, workload.EXPORTER,
-    ]  # fmt: skip
+    assert system.restarts[restarts:] == ["apache2", "masakari-engine", workload.RESUMER]
     assert retried.unit_status == testing.ActiveStatus("Unit is ready")
 
 

@@ -23,10 +23,14 @@ def cos_relation() -> testing.Relation:
     return testing.Relation("cos-agent", remote_app_name="grafana-agent")
 
 
+def with_cos(state: testing.State) -> testing.State:
+    return dataclasses.replace(state, relations=[*state.relations, cos_relation()])
+
+
 def test_the_exporter_runs_as_masakari_on_the_binding_address_and_metrics_port(
     ctx, system, ready_state
 ):
-    out = ctx.run(ctx.on.config_changed(), ready_state)
+    out = ctx.run(ctx.on.config_changed(), with_cos(ready_state))
     assert out.unit_status == testing.ActiveStatus("Unit is ready")
     unit = system.text(workload.EXPORTER_UNIT)
     assert (
@@ -42,18 +46,38 @@ def test_the_exporter_runs_as_masakari_on_the_binding_address_and_metrics_port(
     assert "python3-prometheus-client" in system.installed
 
 
+def test_no_exporter_runs_without_cos_agent_and_it_stops_when_the_relation_goes(
+    ctx, system, ready_state
+):
+    alone = ctx.run(ctx.on.config_changed(), ready_state)
+    assert alone.unit_status == testing.ActiveStatus("Unit is ready")
+    assert workload.EXPORTER_UNIT not in system.files
+    assert workload.EXPORTER not in system.running
+    related = ctx.run(ctx.on.config_changed(), with_cos(alone))
+    assert workload.EXPORTER in system.running
+    # ops leaves the relation being broken out of model.relations.
+    broken = ctx.run(ctx.on.relation_broken(related.get_relations("cos-agent")[0]), related)
+    assert ["systemctl", "disable", "--now", workload.EXPORTER] in system.commands
+    system.running.discard(workload.EXPORTER)  # what that command did
+    gone = dataclasses.replace(broken, relations=alone.relations)
+    out = ctx.run(ctx.on.update_status(), gone)
+    assert out.unit_status == testing.ActiveStatus("Unit is ready")
+    assert workload.EXPORTER_UNIT not in system.files
+    assert workload.METRICS_SCRIPT not in system.files
+    assert system.commands[-1] == ["systemctl", "daemon-reload"]
+
+
 def test_an_upgraded_charm_installs_the_exporter_package_it_did_not_have(ctx, system, ready_state):
     ready = ctx.run(ctx.on.config_changed(), ready_state)
     del system.installed["python3-prometheus-client"]  # what the previous revision installed
     out = ctx.run(ctx.on.upgrade_charm(), ready)
     assert out.unit_status == testing.ActiveStatus("Unit is ready")
     assert "python3-prometheus-client" in system.installed
-    assert workload.EXPORTER in system.restarts[-len(workload.SERVICES) :]
+    assert system.restarts[-len(workload.SERVICES) :] == list(workload.SERVICES)
 
 
 def test_cos_agent_gets_the_scrape_job_rules_and_dashboard(ctx, system, ready_state):
-    state = dataclasses.replace(ready_state, relations=[*ready_state.relations, cos_relation()])
-    out = ctx.run(ctx.on.config_changed(), state)
+    out = ctx.run(ctx.on.config_changed(), with_cos(ready_state))
     assert out.unit_status == testing.ActiveStatus("Unit is ready")
     (relation,) = [r for r in out.relations if r.endpoint == "cos-agent"]
     data = json.loads(relation.local_unit_data["config"])
@@ -92,4 +116,6 @@ def test_generated_metrics_ports_reach_the_exporter_or_name_the_option(port):
     else:
         assert out.unit_status.name == "blocked"
         assert out.unit_status.message.startswith("Invalid config: metrics-port: ")
-        assert "--port 9786\n" in system.text(workload.EXPORTER_UNIT)  # unchanged
+        assert workload.EXPORTER_UNIT not in system.files  # nothing written
+        (relation,) = [r for r in out.relations if r.endpoint == "cos-agent"]
+        assert "config" not in relation.local_unit_data  # nothing published

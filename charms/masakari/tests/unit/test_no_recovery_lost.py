@@ -34,9 +34,7 @@ def test_an_engine_restart_waits_for_the_running_recovery_then_happens(
     assert system.restarts[restarts:] == ["apache2"]  # the API restarts at once
     answering(system, [])
     done = ctx.run(ctx.on.update_status(), waiting)
-    assert system.restarts[restarts:] == [
-        "apache2", "masakari-engine", workload.RESUMER, workload.EXPORTER,
-    ]  # fmt: skip
+    assert system.restarts[restarts:] == ["apache2", "masakari-engine", workload.RESUMER]
     assert done.unit_status == testing.ActiveStatus("Unit is ready")
 
 
@@ -52,7 +50,7 @@ def test_past_max_restart_delay_the_engine_restarts_and_the_log_says_which_recov
     assert waiting.unit_status.name == "waiting"
     clock[0] += 601
     out = ctx.run(ctx.on.update_status(), waiting)
-    assert system.restarts[-3:] == ["masakari-engine", workload.RESUMER, workload.EXPORTER]
+    assert system.restarts[-2:] == ["masakari-engine", workload.RESUMER]
     assert out.unit_status == testing.ActiveStatus("Unit is ready")
     assert any("notification(s) 5d1e run: waited 601 s" in line.message for line in ctx.juju_log)
 
@@ -61,9 +59,7 @@ def test_an_unreachable_database_does_not_hold_a_restart(ctx, system, ready_stat
     ready = ctx.run(ctx.on.config_changed(), ready_state)
     system.responders[QUERY] = lambda argv: RunResult(1, "", "OperationalError: (2003, ...)")
     out = ctx.run(ctx.on.config_changed(), dataclasses.replace(ready, config={"debug": True}))
-    assert system.restarts[-4:] == [
-        "apache2", "masakari-engine", workload.RESUMER, workload.EXPORTER,
-    ]  # fmt: skip
+    assert system.restarts[-3:] == ["apache2", "masakari-engine", workload.RESUMER]
     assert out.unit_status == testing.ActiveStatus("Unit is ready")
 
 
@@ -84,6 +80,5 @@ def test_remove_stops_and_removes_the_resumer(ctx, system, ready_state):
     ready = ctx.run(ctx.on.config_changed(), ready_state)
     ctx.run(ctx.on.remove(), ready)
     assert ["systemctl", "disable", "--now", workload.RESUMER] in system.commands
-    assert ["systemctl", "disable", "--now", workload.EXPORTER] in system.commands
     assert workload.RESUMER_UNIT not in system.files
     assert workload.RECOVERY_SCRIPT not in system.files

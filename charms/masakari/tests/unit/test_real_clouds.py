@@ -97,7 +97,7 @@ def test_a2ensite_failing_once_is_retried_then_apache2_and_the_engine_restart(
     }))  # fmt: skip
     assert failed.unit_status == testing.BlockedStatus(
         "a2ensite -q masakari-api failed (see juju debug-log); retrying on the next hook "
-        "(9 pending)"
+        "(7 pending)"
     )
     assert system.restarts == []
     assert conf(system)["DEFAULT"]["debug"] == "True"  # written, not yet in effect
