@@ -111,8 +111,6 @@ class MasakariCharm(ReconcilingCharm):
         tls = self._certificate(config)
         for endpoint, data in outgoing:
             relations.publish(endpoint, self.unit, data)
-        for relation in self.model.relations["cos-agent"]:
-            relations.publish(relation, self.unit, self._cos_agent_data(config))
         self.unit.set_ports(workload.PUBLIC_PORT)
         ctx = self._context(config, release.name, *received, tls)
         self.write_files(workload.render(ctx))
@@ -200,6 +198,8 @@ class MasakariCharm(ReconcilingCharm):
                 }))  # fmt: skip
         for relation in self.model.relations["ha"]:
             out.append((relation, self._ha_data(config, relation)))
+        for relation in self.model.relations["cos-agent"]:
+            out.append((relation, self._cos_agent_data(config)))
         peers = self.model.get_relation("cluster")
         if peers:
             out.append((peers, {
