@@ -133,6 +133,23 @@ def test_the_daemons_read_what_the_charm_meant(tmp_path: pathlib.Path, monkeypat
         conf.clear()
 
 
+def test_the_driver_reads_where_to_serve_its_metrics(tmp_path: pathlib.Path):
+    """[fence_confirmed] as the charm renders it, read through the driver's own options."""
+    from masakari_fence_confirmed.driver import CONF, METRICS_GROUP
+
+    path = tmp_path / "masakarimonitors.conf"
+    path.write_bytes(rendered(BASE, workload.MONITORS_CONF))
+    CONF(args=["--config-file", str(path)], project="masakarimonitors", default_config_files=[])
+    try:
+        assert CONF[METRICS_GROUP].metrics_address == "10.5.0.11"
+        assert CONF[METRICS_GROUP].metrics_port == 9787
+    finally:
+        CONF.reset()
+        CONF.clear()
+    without = dataclasses.replace(BASE, metrics_address="", metrics_port=0)
+    assert b"[fence_confirmed]" not in rendered(without, workload.MONITORS_CONF)
+
+
 @pytest.mark.parametrize(
     "processes",
     [
