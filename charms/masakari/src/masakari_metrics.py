@@ -53,8 +53,9 @@ RECOVERY_METHODS = ("auto", "reserved_host", "auto_priority", "rh_priority")
 NOTIFICATION_TYPES = ("COMPUTE_HOST", "VM", "PROCESS")
 NOTIFICATION_STATUSES = ("new", "running", "error", "failed", "ignored", "finished")
 NOVA_CACHE_SECONDS = 60.0
-# Seconds per Nova/keystone call. A scrape waits for it (Prometheus' default scrape timeout is
-# 10 s): at worst one scrape a minute fails, and the next shows masakari_nova_up 0.
+# Seconds per keystone or Nova call. The scrape that refreshes the cache waits for them (two
+# calls; Prometheus' default scrape timeout is 10 s): a Nova that hangs fails at most that one
+# scrape a minute, and the failure is cached as masakari_nova_up 0 for the others.
 NOVA_TIMEOUT = 8.0
 NOVA_MICROVERSION = "2.53"
 
