@@ -15,8 +15,10 @@ from masakarimonitors import utils
 from masakarimonitors.ha import masakari
 from masakarimonitors.hostmonitor import driver
 from masakarimonitors.objects import event_constants as ec
+from oslo_config import cfg
 
 from masakari_fence_confirmed import crm, nova
+from masakari_fence_confirmed import metrics as driver_metrics
 from masakari_fence_confirmed.sender import Sender
 from masakari_fence_confirmed.tracker import STOPPED, Report, Tracker
 
@@ -26,6 +28,15 @@ CONF = masakarimonitors.conf.CONF
 # One call gives node states and fencing history from the same moment. `timeout` because
 # crm_mon blocks for a while on a host that lost the cluster.
 CRM_MON = ("timeout", "30", "crm_mon", "--output-as=xml", "--fence-history=3")
+# The driver's own options: where masakari-hostmonitor serves its Prometheus metrics.
+METRICS_GROUP = "fence_confirmed"
+METRICS_OPTS = [
+    cfg.IntOpt("metrics_port", default=0, min=0, max=65535,
+               help="TCP port of the driver's Prometheus metrics; 0 serves none."),
+    cfg.StrOpt("metrics_address", default="127.0.0.1",
+               help="Address the metrics are served on."),
+]  # fmt: skip
+CONF.register_opts(METRICS_OPTS, group=METRICS_GROUP)
 IGNORED_OPTIONS = (
     "restrict_to_remotes",
     "pacemaker_node_type",
@@ -75,6 +86,7 @@ class FenceConfirmedDriver(driver.DriverBase):
         sender: Sender | None = None,
         hostname: str | None = None,
         clock: Callable[[], float] = time.time,
+        metrics: driver_metrics.NoMetrics | None = None,
     ) -> None:
         super().__init__()
         self.running = False
@@ -86,6 +98,7 @@ class FenceConfirmedDriver(driver.DriverBase):
         # `host`, else socket.gethostname()), which is also the Pacemaker remote node name;
         # short or fully qualified, it is compared exactly, never shortened or extended.
         self.tracker = Tracker(hostname or CONF.hostname, backup_delay=backup_delay)
+        self.metrics = metrics or driver_metrics.create()
         self._masakari = masakari.SendNotification()
         self._nova = None
         self.sender = sender or Sender(
@@ -94,6 +107,7 @@ class FenceConfirmedDriver(driver.DriverBase):
             is_forced_down=self._is_forced_down,
             retry_max=CONF.host.api_retry_max,
             retry_interval=CONF.host.api_retry_interval,
+            metrics=self.metrics,
         )
 
     def _notify(self, report: Report) -> object:
@@ -121,7 +135,10 @@ class FenceConfirmedDriver(driver.DriverBase):
         except crm.CrmMonError as exc:
             LOG.warning("%s; skipping this round.", exc)
             return []
-        reports = self.tracker.observe(view, self.clock())
+        now = self.clock()
+        reports = self.tracker.observe(view, now)
+        if view.quorate:  # a round without quorum judged nothing
+            self.metrics.round_done(self.tracker, now)
         for report in reports:
             LOG.info(
                 "Reporting '%s' %s%s.",
@@ -142,6 +159,15 @@ class FenceConfirmedDriver(driver.DriverBase):
             CONF.host.monitoring_interval,
             ", ".join(IGNORED_OPTIONS),
         )
+        port = CONF[METRICS_GROUP].metrics_port
+        if port:
+            try:
+                self.metrics.serve(
+                    CONF[METRICS_GROUP].metrics_address, port, CONF.host.monitoring_interval
+                )
+            except OSError as exc:  # the port is taken: monitor anyway, metrics are secondary
+                LOG.error("Cannot serve metrics on port %s (%s); monitoring without them.",
+                          port, exc)  # fmt: skip
         self.running = True
         while self.running:
             try:

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from masakari_fence_confirmed.metrics import NoMetrics
 from masakari_fence_confirmed.tracker import STOPPED, Report
 
 LOG = logging.getLogger(__name__)
@@ -27,6 +28,7 @@ class Sender:
         retry_interval: float,
         is_forced_down: Callable[[str], bool] = lambda host: False,
         sleep: Callable[[float], None] = time.sleep,
+        metrics: NoMetrics | None = None,
     ) -> None:
         self._notify = notify
         self._force_down = force_down
@@ -34,6 +36,7 @@ class Sender:
         self._retry_max = retry_max
         self._retry_interval = retry_interval
         self._sleep = sleep
+        self._metrics = metrics or NoMetrics()
 
     def submit(self, report: Report, still_wanted: Callable[[], bool]) -> threading.Thread:
         thread = threading.Thread(
@@ -46,16 +49,24 @@ class Sender:
         return thread
 
     def deliver(self, report: Report, still_wanted: Callable[[], bool]) -> bool:
-        """Force down (STOPPED) and notify; True if Masakari accepted the notification."""
+        """Force down (STOPPED) and notify; True if Masakari accepted the notification.
+
+        The outcome (metrics.SENT, a metrics.FAILURES reason, or "dropped") goes to the metrics.
+        """
+        outcome = "error"
         try:
             if report.event == STOPPED:
                 if report.backup and self._handled_already(report.hostname):
+                    outcome = "dropped"
                     return False
                 self._try_force_down(report.hostname)
-            return self._send(report, still_wanted)
+            outcome = self._send(report, still_wanted)
+            return outcome == "sent"
         except Exception:  # a reporting thread must never die silently
             LOG.exception("Unexpected error while reporting %s %s.", report.hostname, report.event)
             return False
+        finally:
+            self._metrics.delivered(report, outcome)
 
     def _handled_already(self, host: str) -> bool:
         """For a backup: the first reporter forces the host down before it notifies."""
@@ -89,7 +100,8 @@ class Sender:
                 exc,
             )
 
-    def _send(self, report: Report, still_wanted: Callable[[], bool]) -> bool:
+    def _send(self, report: Report, still_wanted: Callable[[], bool]) -> str:
+        """ "sent", "dropped" (no longer wanted), or why it failed (metrics.FAILURES)."""
         for attempt in range(self._retry_max + 1):
             if not still_wanted():
                 LOG.info(
@@ -97,7 +109,7 @@ class Sender:
                     report.event,
                     report.hostname,
                 )
-                return False
+                return "dropped"
             try:
                 response = self._notify(report)
             except Exception as exc:
@@ -113,7 +125,7 @@ class Sender:
                         status,
                         exc,
                     )
-                    return False
+                    return "duplicate" if status == 409 else "rejected"
                 if attempt >= self._retry_max:
                     LOG.error(
                         "Giving up sending %s for '%s' after %d attempts: %s",
@@ -122,7 +134,7 @@ class Sender:
                         attempt + 1,
                         exc,
                     )
-                    return False
+                    return "unreachable"
                 LOG.warning(
                     "Sending %s for '%s' failed (%s); retrying in %s s.",
                     report.event,
@@ -133,5 +145,5 @@ class Sender:
                 self._sleep(self._retry_interval)
                 continue
             LOG.info("Sent %s for '%s': %s", report.event, report.hostname, response)
-            return True
-        return False
+            return "sent"
+        return "unreachable"

@@ -60,6 +60,7 @@ class _Host:
     confirmed_at: float | None = None
     reported: bool = False
     phase: str = ""
+    down_since: float | None = None  # first observation of this episode (epoch seconds)
 
 
 def _utc(ts: float) -> datetime.datetime:
@@ -147,6 +148,7 @@ class Tracker:
             host.confirmed_at = None
             host.reported = False
             host.phase = ""
+            host.down_since = None
             return report
 
         if host.state == "unknown":
@@ -154,6 +156,7 @@ class Tracker:
         if host.state == "up":
             host.state = "down"
             host.episode += 1
+            host.down_since = now
             LOG.warning("'%s' is no longer up (%s).", name, _describe(node))
 
         phase = self._phase(view, node, host)
@@ -197,7 +200,11 @@ class Tracker:
         elif node.unclean:
             # Fencing has not been confirmed yet, so any success from now on is this failure's.
             host = _Host(
-                state="down", last_up=_utc(now), episode=1, baseline=_latest_power_off(view, name)
+                state="down",
+                last_up=_utc(now),
+                episode=1,
+                baseline=_latest_power_off(view, name),
+                down_since=now,
             )
             LOG.warning(
                 "Recognized '%s'; it is unclean (%s), waiting for its fencing.",

@@ -45,3 +45,34 @@ def edit_node(document: str, name: str, **attrs: str) -> str:
 @pytest.fixture
 def rec():
     return recording
+
+
+@pytest.fixture
+def stub(tmp_path):
+    """The loopback Keystone/Nova/Masakari, with masakari-monitors' CONF pointing at it."""
+    import masakarimonitors.conf
+    from openstack_stub import OpenStackStub
+
+    CONF = masakarimonitors.conf.CONF  # noqa: N806 - the monitors' global, by its own name
+    with OpenStackStub() as stub:
+        conf = tmp_path / "masakarimonitors.conf"
+        conf.write_text(f"""
+[api]
+region = RegionOne
+api_interface = internal
+auth_type = password
+auth_url = {stub.url}/v3
+username = masakari
+password = s3cret
+project_name = service
+user_domain_name = Default
+project_domain_name = Default
+[host]
+monitoring_interval = 1
+api_retry_max = 2
+api_retry_interval = 1
+""")
+        CONF(["--config-file", str(conf)], project="masakarimonitors")
+        yield stub
+        CONF.reset()
+        CONF.clear()

@@ -9,35 +9,8 @@ from conftest import doc_time, recording
 from masakari_fence_confirmed import nova
 from masakari_fence_confirmed.driver import FenceConfirmedDriver, make_event
 from masakari_fence_confirmed.tracker import STOPPED, Report
-from openstack_stub import OpenStackStub
 
 CONF = masakarimonitors.conf.CONF
-
-
-@pytest.fixture
-def stub(tmp_path):
-    with OpenStackStub() as stub:
-        conf = tmp_path / "masakarimonitors.conf"
-        conf.write_text(f"""
-[api]
-region = RegionOne
-api_interface = internal
-auth_type = password
-auth_url = {stub.url}/v3
-username = masakari
-password = s3cret
-project_name = service
-user_domain_name = Default
-project_domain_name = Default
-[host]
-monitoring_interval = 1
-api_retry_max = 2
-api_retry_interval = 1
-""")
-        CONF(["--config-file", str(conf)], project="masakarimonitors")
-        yield stub
-        CONF.reset()
-        CONF.clear()
 
 
 class Replay:

@@ -94,9 +94,7 @@ RESTART_WAITS = _message(
     "Restart of {service} waits for {what} (at the latest until {deadline} UTC)",
     (MASAKARI,),
 )
-WAITING_FOR_ADDRESS = _message(
-    "waiting", "Waiting for an address on the {endpoint} binding", (MASAKARI, REMOTE)
-)
+WAITING_FOR_ADDRESS = _message("waiting", "Waiting for an address on the {endpoint} binding")
 
 # masakari ---------------------------------------------------------------------------------------
 READY_CLUSTERED = _message("active", "Unit is ready and clustered", (MASAKARI,))

@@ -8,7 +8,7 @@ import logging
 import ops
 
 import masakari_monitors_workload as workload
-from charm_common import hostnames, pacemaker, relations, status
+from charm_common import cos_agent, hostnames, pacemaker, relations, status
 from charm_common.lifecycle import ActionFailed, ReconcilingCharm
 from config import MonitorsConfig
 
@@ -20,7 +20,7 @@ REQUIRED_RELATIONS = ("identity-credentials",)
 
 
 class MasakariMonitorsCharm(ReconcilingCharm):
-    RELATIONS = ("container", "identity-credentials", "certificates")
+    RELATIONS = ("container", "identity-credentials", "certificates", "cos-agent")
 
     def __init__(self, framework: ops.Framework) -> None:
         super().__init__(framework)
@@ -64,6 +64,8 @@ class MasakariMonitorsCharm(ReconcilingCharm):
             # make keystone try to create a role that exists under another case and fail.
             relations.publish(relation, self.unit, {"username": USERNAME, "project": PROJECT})
         ctx = self._context(config, node_name, identity, vault_ca)
+        for relation in self.model.relations["cos-agent"]:
+            relations.publish(relation, self.unit, self._cos_agent_data(config, ctx))
         self._check_hostname(node_name)
         if (
             config.host_monitoring_driver == workload.FENCE_CONFIRMED_DRIVER
@@ -86,6 +88,34 @@ class MasakariMonitorsCharm(ReconcilingCharm):
         if segment_problem:
             raise segment_problem
         return status.with_notes(status.READY.status(), [note])
+
+    def _cos_agent_data(
+        self, config: MonitorsConfig, ctx: workload.MonitorsContext
+    ) -> dict[str, str]:
+        """Alert rules and dashboard for grafana-agent, and the driver's scrape job when the
+        fence-confirmed driver runs (upstream's serves no metrics)."""
+        topology = cos_agent.Topology(
+            self.model.name, self.model.uuid, self.app.name, self.meta.name
+        )
+        jobs = [
+            cos_agent.scrape_job("hostmonitor", ctx.metrics_address, ctx.metrics_port)
+        ] if self._serves_metrics(config) else []  # fmt: skip
+        return cos_agent.unit_data(topology=topology, charm_dir=self.charm_dir, jobs=jobs)
+
+    def _serves_metrics(self, config: MonitorsConfig) -> bool:
+        """The fence-confirmed driver serves metrics while cos-agent is related (the agent is
+        what scrapes them); upstream's driver has none."""
+        return config.fence_confirmed_host_monitor and bool(self.model.relations["cos-agent"])
+
+    def _metrics_address(self) -> str:
+        """The machine's address on its default space (the implicit juju-info binding:
+        cos-agent is container-scoped, like every endpoint of this subordinate), which
+        grafana-agent on this hypervisor and a Prometheus elsewhere both reach."""
+        binding = self.model.get_binding("juju-info")
+        address = binding.network.bind_address if binding else None
+        if address is None:
+            raise status.WAITING_FOR_ADDRESS.unready(endpoint="juju-info")
+        return str(address)
 
     def _node_name(self) -> str:
         try:
@@ -220,7 +250,7 @@ class MasakariMonitorsCharm(ReconcilingCharm):
     # Packages and services ------------------------------------------------------------------
 
     def _ensure_installed(self, config: MonitorsConfig) -> None:
-        wanted = workload.packages(config.enabled)
+        wanted = workload.packages(config.enabled, metrics=self._serves_metrics(config))
         new = [p for p in wanted if self.system.package_version(p) is None]
         if not new:
             return
@@ -300,6 +330,8 @@ class MasakariMonitorsCharm(ReconcilingCharm):
             process_check_interval=config.process_check_interval,
             process_list=config.processes,
             libvirt_group="libvirt" if workload.group_exists(self.system, "libvirt") else None,
+            metrics_address=self._metrics_address() if self._serves_metrics(config) else "",
+            metrics_port=config.metrics_port if self._serves_metrics(config) else 0,
         )
 
     def _check_hostname(self, node_name: str) -> None:

@@ -72,6 +72,7 @@ class MonitorsConfig(TypedConfig):
     enable_introspective_monitor: bool
     segment_name: str = option(_segment_name)
     segment_recovery_method: str = option(one_of(RECOVERY_METHODS))
+    metrics_port: int = option(integer(1024, 65535))
 
     @property
     def enabled(self) -> tuple[str, ...]:
@@ -84,6 +85,14 @@ class MonitorsConfig(TypedConfig):
         if not self.process_list.strip():
             return workload.DEFAULT_PROCESS_LIST
         return workload.parse_process_list(self.process_list)
+
+    @property
+    def fence_confirmed_host_monitor(self) -> bool:
+        """The host monitor runs the fence-confirmed driver (which can serve metrics)."""
+        return (
+            "host" in self.enabled
+            and self.host_monitoring_driver == workload.FENCE_CONFIRMED_DRIVER
+        )
 
     @property
     def interface(self) -> str:

@@ -13,6 +13,8 @@ from charm_common.files import ManagedFile, template_environment
 from charm_common.system import System
 
 COMMON_PACKAGE = "masakari-monitors-common"
+# What the fence-confirmed driver serves its metrics with (inside masakari-hostmonitor).
+METRICS_PACKAGE = "python3-prometheus-client"
 CONF_DIR = "/etc/masakarimonitors"
 MONITORS_CONF = f"{CONF_DIR}/masakarimonitors.conf"
 PROCESS_LIST = f"{CONF_DIR}/process_list.yaml"
@@ -128,6 +130,10 @@ class MonitorsContext:
     process_check_interval: int
     process_list: tuple[dict[str, object], ...]
     libvirt_group: str | None  # added to the libvirt-reading monitors' units when it exists
+    # Where the fence-confirmed driver serves its metrics (its [fence_confirmed] options); port
+    # 0: no section (nothing served; upstream's masakari-monitors knows no such options).
+    metrics_address: str = ""
+    metrics_port: int = 0
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -280,8 +286,10 @@ def parse_process_list(text: str) -> tuple[dict[str, object], ...]:
     return tuple(processes)
 
 
-def packages(enabled: tuple[str, ...]) -> tuple[str, ...]:
-    return (COMMON_PACKAGE, *(MONITORS[key].package for key in MONITORS if key in enabled))
+def packages(enabled: tuple[str, ...], metrics: bool = False) -> tuple[str, ...]:
+    """The monitors' packages; with `metrics`, what the driver serves its metrics with."""
+    wanted = (COMMON_PACKAGE, *(MONITORS[key].package for key in MONITORS if key in enabled))
+    return (*wanted, METRICS_PACKAGE) if metrics else wanted
 
 
 def group_exists(system: System, group: str) -> bool:

@@ -12,7 +12,7 @@ from urllib.parse import quote
 import ops
 
 import masakari_workload as workload
-from charm_common import relations, status
+from charm_common import cos_agent, relations, status
 from charm_common.hostnames import is_hostname
 from charm_common.lifecycle import ActionFailed, ReconcilingCharm
 from charm_common.origin import UBUNTU_SERIES, os_series
@@ -25,7 +25,7 @@ REQUIRED_RELATIONS = ("shared-db", "amqp", "identity-service")
 
 
 class MasakariCharm(ReconcilingCharm):
-    RELATIONS = (*REQUIRED_RELATIONS, "ha", "cluster", "certificates")
+    RELATIONS = (*REQUIRED_RELATIONS, "ha", "cluster", "certificates", "cos-agent")
 
     def __init__(self, framework: ops.Framework) -> None:
         super().__init__(framework)
@@ -38,7 +38,11 @@ class MasakariCharm(ReconcilingCharm):
         self._observe_action("list-segments", self._list_segments)
 
     def _services(self) -> tuple[str, ...]:
-        return workload.SERVICES
+        """The exporter only while cos-agent is related: the agent is what scrapes it."""
+        return workload.services(metrics=self._serves_metrics())
+
+    def _serves_metrics(self) -> bool:
+        return bool(self.model.relations["cos-agent"])
 
     def _restart_waits(self, service: str) -> status.Unready | None:
         """masakari-engine restarts only once no recovery runs, or after max-restart-delay.
@@ -112,6 +116,8 @@ class MasakariCharm(ReconcilingCharm):
         self.write_files(workload.render(ctx))
         if tls is None:
             self._remove_tls_files()
+        if not self._serves_metrics() and workload.metrics_files_present(self.system):
+            self._stop_exporter()
         self._ensure_database_migrated(release.name, ctx)
         self.apply_pending()
         self.check_running()
@@ -147,7 +153,10 @@ class MasakariCharm(ReconcilingCharm):
         """Install, or upgrade to a changed origin; True when an action-managed upgrade waits."""
         installed = workload.installed_release(self.system) is not None
         wanted = config.origin.source  # as the previous revision stored it: stripped
+        complete = all(self.system.package_version(p) for p in workload.PACKAGES)
         if installed and self._stored.applied_origin == wanted:
+            if not complete:  # a package this revision added (upgrade-charm)
+                self._install(config)
             return False
         if installed and config.action_managed_upgrade and self._stored.applied_origin:
             return True
@@ -189,12 +198,39 @@ class MasakariCharm(ReconcilingCharm):
                 }))  # fmt: skip
         for relation in self.model.relations["ha"]:
             out.append((relation, self._ha_data(config, relation)))
+        for relation in self.model.relations["cos-agent"]:
+            out.append((relation, self._cos_agent_data(config)))
         peers = self.model.get_relation("cluster")
         if peers:
             out.append((peers, {
                 f"{kind}-address": self._address(kind, config) for kind in ENDPOINT_TYPES
             }))  # fmt: skip
         return out
+
+    def _stop_exporter(self) -> None:
+        """cos-agent is gone: disable and stop the exporter (a pending step), then, on a later
+        hook, once it no longer runs, remove its unit and script and reload systemd."""
+        disable = ["run", "systemctl", "disable", "--now", workload.EXPORTER]
+        if disable in self.pending_steps():
+            return
+        if self.system.service_running(workload.EXPORTER):
+            self.queue(disable)
+            return
+        workload.remove_metrics_files(self.system)
+        self.queue(("run", *workload.DAEMON_RELOAD))
+
+    def _cos_agent_data(self, config: MasakariConfig) -> dict[str, str]:
+        """Scrape job, alert rules and dashboard for grafana-agent (cos_agent's `config`)."""
+        topology = cos_agent.Topology(
+            self.model.name, self.model.uuid, self.app.name, self.meta.name
+        )
+        job = cos_agent.scrape_job("masakari", self._metrics_address(), config.metrics_port)
+        return cos_agent.unit_data(topology=topology, charm_dir=self.charm_dir, jobs=[job])
+
+    def _metrics_address(self) -> str:
+        """Where the exporter listens: this unit's address on the cos-agent binding, which
+        grafana-agent on this machine and a Prometheus elsewhere both reach."""
+        return self._binding_address("cos-agent")
 
     def _binding_address(self, endpoint: str, relation: ops.Relation | None = None) -> str:
         binding = self.model.get_binding(relation or endpoint)
@@ -395,6 +431,8 @@ class MasakariCharm(ReconcilingCharm):
             backends=tuple(backends),
             haproxy_timeouts=config.haproxy_timeouts,
             orphan_age=config.orphan_age,
+            metrics_address=self._metrics_address() if self._serves_metrics() else "",
+            metrics_port=config.metrics_port if self._serves_metrics() else 0,
             tls=tls,
         )
 
@@ -428,7 +466,8 @@ class MasakariCharm(ReconcilingCharm):
     # remove -----------------------------------------------------------------------------------
 
     def _uninstall(self) -> None:
-        self.system.run(["systemctl", "disable", "--now", workload.RESUMER], timeout=60)
+        for service in (workload.RESUMER, workload.EXPORTER):
+            self.system.run(["systemctl", "disable", "--now", service], timeout=60)
         self.system.run(["a2dissite", "-q", "masakari-api"], timeout=60)
         for path in workload.OWNED_FILES:
             self.system.remove_file(path)

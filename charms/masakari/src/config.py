@@ -23,6 +23,7 @@ from charm_common.config import (
     text,
 )
 from charm_common.origin import Origin, OriginError, parse_origin
+from masakari_workload import API_PORT, PUBLIC_PORT
 
 ENDPOINT_TYPES = ("public", "internal", "admin")
 # charm option (field) -> Masakari [DEFAULT] option, for the recovery timers and workers.
@@ -95,12 +96,18 @@ class MasakariConfig(TypedConfig):
     lost_notification_age: int = option(_seconds)
     duplicate_notification_window: int = option(integer(0, INT32_MAX, " seconds"))
     max_restart_delay: int = option(integer(0, INT32_MAX, " seconds"))
+    metrics_port: int = option(integer(1024, 65535))
 
     def __post_init__(self) -> None:
         super().__post_init__()
         prefix_for(self.vips, "vip_cidr", self.vip_cidr)
         if self.vips and not self.vip_iface.strip():
             raise ConfigError("vip_iface", "must name a network interface when vip is set")
+        if self.metrics_port in (API_PORT, PUBLIC_PORT):
+            raise ConfigError(
+                "metrics-port", f"{self.metrics_port} is masakari-api's own port (haproxy "
+                f"{PUBLIC_PORT}, apache2 {API_PORT}): choose another"
+            )  # fmt: skip
 
     @property
     def origin(self) -> Origin:

@@ -7,6 +7,8 @@ it), reading Masakari's own database through the `[database] connection` of masa
 - `notifications` and `segments`: the latest notifications with their host and duration, and
   every segment with its hosts, as JSON, for the charm's `list-notifications` and
   `list-segments` actions.
+- `notification_counts`, `recovery_durations`, `running`, `segments` are also what the charm's
+  metrics exporter (masakari_metrics.py) reads on each scrape.
 - `resume`: once, or every `--every` seconds, gives each orphaned notification back to
   Masakari by setting it to `error`, which masakari-engine's own periodic task
   (`process_unfinished_notifications`, every `retry-interval`) runs again.
@@ -62,7 +64,8 @@ def database_url(masakari_conf: str) -> str:
 
 
 def running(connection) -> list[dict]:
-    """Every running notification: uuid, type, generated time and last activity (UTC)."""
+    """Every running notification: uuid, type, generated_at, updated_at and last_activity
+    (naive UTC datetimes)."""
     from sqlalchemy import DateTime, text
 
     # Typed columns: MySQL returns datetimes, SQLite strings that DateTime parses.
@@ -73,7 +76,7 @@ def running(connection) -> list[dict]:
         atoms, flows = connection.execute(activity, {"uuid": uuid}).fetchone()
         moments = [m for m in (updated, generated, atoms, flows) if m is not None]
         found.append({
-            "uuid": uuid, "type": kind, "updated_at": updated,
+            "uuid": uuid, "type": kind, "generated_at": generated, "updated_at": updated,
             "last_activity": max(moments) if moments else None,
         })  # fmt: skip
     return found
@@ -130,6 +133,35 @@ def segments(connection) -> list[dict]:
                 "name": host, "reserved": bool(reserved), "on_maintenance": bool(maintenance),
             })  # fmt: skip
     return list(found.values())
+
+
+_BY_TYPE_AND_STATUS = """
+SELECT type, status, COUNT(*) FROM notifications WHERE deleted = 0 GROUP BY type, status
+"""
+_FINISHED = """
+SELECT type, generated_time, updated_at FROM notifications
+WHERE deleted = 0 AND status = 'finished' AND generated_time IS NOT NULL
+AND updated_at IS NOT NULL
+"""
+
+
+def notification_counts(connection) -> list[tuple[str, str, int]]:
+    """(type, status, how many) of every notification in the database (not deleted)."""
+    from sqlalchemy import text
+
+    return [(k, s, int(n)) for k, s, n in connection.execute(text(_BY_TYPE_AND_STATUS))]
+
+
+def recovery_durations(connection) -> list[tuple[str, float]]:
+    """(type, seconds) of every finished notification: generated -> its last update, which
+    Masakari writes when the recovery ends (as `notifications` reports its duration)."""
+    from sqlalchemy import DateTime, text
+
+    query = text(_FINISHED).columns(generated_time=DateTime, updated_at=DateTime)
+    return [
+        (kind, max(0.0, (updated - generated).total_seconds()))
+        for kind, generated, updated in connection.execute(query).fetchall()
+    ]
 
 
 def orphaned(found: list[dict], now: datetime.datetime, stale_after: float) -> list[dict]:

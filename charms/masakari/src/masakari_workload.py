@@ -19,11 +19,14 @@ PACKAGES = (
     "apache2",
     "libapache2-mod-wsgi-py3",
     "haproxy",
+    "python3-prometheus-client",  # the metrics exporter (masakari_metrics.py)
 )
 RELEASE_PACKAGE = "masakari-common"
 ENGINE = "masakari-engine"
 RESUMER = "masakari-recovery-resumer"  # the charm's own unit: see masakari_recovery.py
 SERVICES = ("haproxy", "apache2", ENGINE, RESUMER)
+# The charm's own unit (see masakari_metrics.py), run while cos-agent is related: services().
+EXPORTER = "masakari-metrics-exporter"
 
 MASAKARI_CONF = "/etc/masakari/masakari.conf"
 API_SITE = "/etc/apache2/sites-available/masakari-api.conf"
@@ -33,6 +36,8 @@ RABBIT_CA = "/etc/masakari/rabbit-ca.pem"
 # masakari_recovery.py beside this module, installed where an upgrade of the charm cannot move
 # it from under the running resumer; the machine's python3 runs it (Masakari's SQLAlchemy).
 RECOVERY_SCRIPT = "/usr/local/lib/charm-masakari/masakari_recovery.py"
+# masakari_metrics.py beside it: it imports masakari_recovery from its own directory.
+METRICS_SCRIPT = "/usr/local/lib/charm-masakari/masakari_metrics.py"
 # vault's certificate for the API (leaf + chain) and its key, read by apache's root process.
 TLS_CERT = "/etc/apache2/ssl/masakari/cert.pem"
 TLS_KEY = "/etc/apache2/ssl/masakari/key.pem"
@@ -41,16 +46,18 @@ TLS_KEY = "/etc/apache2/ssl/masakari/key.pem"
 TRUSTED_CA = "/usr/local/share/ca-certificates/masakari-certificates-ca.crt"
 UPDATE_CA_CERTIFICATES = ("update-ca-certificates", "--fresh")
 RESUMER_UNIT = f"/etc/systemd/system/{RESUMER}.service"
+EXPORTER_UNIT = f"/etc/systemd/system/{EXPORTER}.service"
 RESUME_EVERY = 30  # seconds between two looks for orphaned notifications
 SYSTEM_PYTHON = "/usr/bin/python3"
 _RECOVERY_SOURCE = pathlib.Path(__file__).with_name("masakari_recovery.py")
+_METRICS_SOURCE = pathlib.Path(__file__).with_name("masakari_metrics.py")
 DAEMON_RELOAD = ("systemctl", "daemon-reload")  # systemd reads a changed unit only then
 ENABLE_MODULES = ("a2enmod", "-q")
 # What `remove` takes away: the API site, the CAs and the resumer are the charm's alone
 # (masakari.conf and haproxy.cfg are the packages' conffiles and stay for them).
 OWNED_FILES = (
     API_SITE, KEYSTONE_CA, RABBIT_CA, RESUMER_UNIT, RECOVERY_SCRIPT, TLS_CERT, TLS_KEY,
-    TRUSTED_CA,
+    TRUSTED_CA, EXPORTER_UNIT, METRICS_SCRIPT,
 )  # fmt: skip
 
 PUBLIC_PORT = 15868  # haproxy: what keystone's catalog points at
@@ -59,6 +66,7 @@ _NAMES = {
     "keystone_ca": KEYSTONE_CA, "rabbit_ca": RABBIT_CA,
     "public_port": PUBLIC_PORT, "api_port": API_PORT, "masakari_conf": MASAKARI_CONF,
     "recovery_script": RECOVERY_SCRIPT, "resume_every": RESUME_EVERY,
+    "metrics_script": METRICS_SCRIPT,
     "tls_cert": TLS_CERT, "tls_key": TLS_KEY,
 }  # fmt: skip
 _TEMPLATES = template_environment(pathlib.Path(__file__).parent.parent / "templates")
@@ -105,6 +113,9 @@ class MasakariContext:
     backends: tuple[tuple[str, str], ...]  # (unit name, address) of every masakari-api
     haproxy_timeouts: dict[str, int]
     orphan_age: int  # seconds without progress after which a running notification is resumed
+    # Where the exporter listens (this unit's cos-agent binding address); port 0: no exporter.
+    metrics_address: str
+    metrics_port: int
     tls: ServerCertificate | None = dataclasses.field(default=None, repr=False)  # from vault
 
     @property
@@ -122,7 +133,7 @@ def render(ctx: MasakariContext) -> list[ManagedFile]:
     files = [
         # Holds the service, database and broker passwords: root-owned, group-readable only.
         ManagedFile(MASAKARI_CONF, template("masakari.conf.j2"), "root", "masakari", 0o640,
-                    ("apache2", ENGINE, RESUMER)),
+                    ("apache2", ENGINE, RESUMER, EXPORTER)),
         ManagedFile(API_SITE, template("masakari-api.conf.j2"), "root", "root", 0o644,
                     ("apache2",), ((*ENABLE_MODULES, "wsgi"), ("a2ensite", "-q", "masakari-api"))),
         ManagedFile(HAPROXY_CFG, template("haproxy.cfg.j2"), "root", "haproxy", 0o640,
@@ -130,10 +141,19 @@ def render(ctx: MasakariContext) -> list[ManagedFile]:
     ]  # fmt: skip
     files += [
         ManagedFile(RECOVERY_SCRIPT, _RECOVERY_SOURCE.read_bytes(), "root", "root", 0o644,
-                    (RESUMER,)),
+                    (RESUMER, EXPORTER)),
         ManagedFile(RESUMER_UNIT, template("masakari-recovery-resumer.service.j2"), "root",
                     "root", 0o644, (RESUMER,), (DAEMON_RELOAD, ("systemctl", "enable", RESUMER))),
     ]  # fmt: skip
+    if ctx.metrics_port:
+        files += [
+            # The exporter imports masakari_recovery: a new copy of either restarts it.
+            ManagedFile(METRICS_SCRIPT, _METRICS_SOURCE.read_bytes(), "root", "root", 0o644,
+                        (EXPORTER,)),
+            ManagedFile(EXPORTER_UNIT, template("masakari-metrics-exporter.service.j2"), "root",
+                        "root", 0o644, (EXPORTER,),
+                        (DAEMON_RELOAD, ("systemctl", "enable", EXPORTER))),
+        ]  # fmt: skip
     if ctx.tls:
         site_commands = ((*ENABLE_MODULES, "ssl", "headers"),)
         files += [
@@ -151,6 +171,21 @@ def render(ctx: MasakariContext) -> list[ManagedFile]:
         files.append(ManagedFile(RABBIT_CA, ctx.rabbit_ca, "root", "masakari", 0o644,
                                  ("apache2", "masakari-engine")))  # fmt: skip
     return files
+
+
+def services(metrics: bool) -> tuple[str, ...]:
+    """The services a unit runs, in start order; the exporter with `metrics`."""
+    return (*SERVICES, EXPORTER) if metrics else SERVICES
+
+
+def metrics_files_present(system: System) -> bool:
+    return system.file_mode(EXPORTER_UNIT) is not None
+
+
+def remove_metrics_files(system: System) -> None:
+    """After `systemctl disable --now` of the exporter: its unit and script go."""
+    for path in (EXPORTER_UNIT, METRICS_SCRIPT):
+        system.remove_file(path)
 
 
 def read_database(system: System, *command: str) -> list[dict]:

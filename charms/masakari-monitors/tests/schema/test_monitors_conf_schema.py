@@ -50,6 +50,8 @@ BASE = workload.MonitorsContext(
     process_check_interval=5,
     process_list=workload.DEFAULT_PROCESS_LIST,
     libvirt_group="libvirt",
+    metrics_address="10.5.0.11",
+    metrics_port=9787,
 )
 
 CASES = {
@@ -72,9 +74,14 @@ CASES = {
 
 
 def register_at_run_time(conf: cfg.ConfigOpts) -> None:
-    """What masakarimonitors.conf.api registers besides what its list_opts() reports."""
+    """What masakarimonitors.conf.api, and the fence-confirmed driver, register besides what
+    masakari-monitors' list_opts() reports."""
     loading.register_session_conf_options(conf, "api")  # cafile, insecure, timeout, ...
     loading.register_auth_conf_options(conf, "api")  # auth_type
+    # The fence-confirmed driver's own [fence_confirmed] options (its metrics server).
+    from masakari_fence_confirmed.driver import METRICS_GROUP, METRICS_OPTS
+
+    conf.register_opts(METRICS_OPTS, group=METRICS_GROUP)
 
 
 def rendered(ctx: workload.MonitorsContext, path: str) -> bytes:
@@ -124,6 +131,23 @@ def test_the_daemons_read_what_the_charm_meant(tmp_path: pathlib.Path, monkeypat
     finally:
         conf.reset()
         conf.clear()
+
+
+def test_the_driver_reads_where_to_serve_its_metrics(tmp_path: pathlib.Path):
+    """[fence_confirmed] as the charm renders it, read through the driver's own options."""
+    from masakari_fence_confirmed.driver import CONF, METRICS_GROUP
+
+    path = tmp_path / "masakarimonitors.conf"
+    path.write_bytes(rendered(BASE, workload.MONITORS_CONF))
+    CONF(args=["--config-file", str(path)], project="masakarimonitors", default_config_files=[])
+    try:
+        assert CONF[METRICS_GROUP].metrics_address == "10.5.0.11"
+        assert CONF[METRICS_GROUP].metrics_port == 9787
+    finally:
+        CONF.reset()
+        CONF.clear()
+    without = dataclasses.replace(BASE, metrics_address="", metrics_port=0)
+    assert b"[fence_confirmed]" not in rendered(without, workload.MONITORS_CONF)
 
 
 @pytest.mark.parametrize(

@@ -59,6 +59,8 @@ BASE = workload.MasakariContext(
     backends=(("masakari-0", "10.5.0.40"),),
     haproxy_timeouts={"server": 90000, "client": 90000, "queue": 9000, "connect": 9000},
     orphan_age=240,
+    metrics_address="10.5.0.10",
+    metrics_port=9786,
 )
 
 CASES = {
