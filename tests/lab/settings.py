@@ -72,4 +72,5 @@ SCENARIO_FILES = (
     "test_charm_tuning.py",
     "test_fencing.py",
     "test_failover.py",
+    "test_engine_interruption.py",
 )
