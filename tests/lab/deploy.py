@@ -531,12 +531,3 @@ def change_config(admin, sec: dict[str, str], check: bool = True, **options: Any
     """`juju config masakari key=value ...` for the lab: config-changed on the saved state;
     the unit's status after it."""
     return deploy(admin, sec, config=options, check=check)
-
-
-def update_status(admin, sec: dict[str, str]):
-    """Juju's periodic update-status hook on the saved state; the unit's status after it."""
-    deployment = Deployment(admin, sec)
-    state = deployment.load()
-    if state is None:
-        raise LabError("masakari is not deployed")
-    return deployment.run("update-status", deployment.ctx.on.update_status(), state).unit_status

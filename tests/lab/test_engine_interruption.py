@@ -40,6 +40,7 @@ INSTANCE_MONITOR = "masakari-instance-monitor"  # its daemon name on each hyperv
 RESUMER_LOG = settings.LOGS / "masakari-recovery-resumer.out"
 FAILED = settings.FAILED_HOST
 TARGETS = {"virt-node-01.maas", "virt-node-10.maas"}
+VM_HOST = "virt-node-10.maas"  # the instance restart's hypervisor
 SEGMENT_HOSTS = ["virt-node-01.maas", FAILED, "virt-node-10.maas"]
 RESUMER_EVERY = 30  # the charm's resumer period (masakari_workload.RESUME_EVERY)
 
@@ -94,80 +95,88 @@ def heal_failed_hypervisor(admin) -> None:
 
 # ---------------------------------------------------------------- watching a notification
 class Recovery:
-    """One notification followed through its interruptions: its status changes (each marked
-    with when it was seen), masakari-engine's kills and starts, and the resumer's lines."""
+    """One notification followed through its interruptions: its status changes (each with when
+    it was first seen), and the resumer's line for it. `peers` are polled along with it, so a
+    recovery that moves on while the scenario waits for another is seen all the same."""
 
-    def __init__(self, admin, tl: scenarios.Timeline, uuid: str) -> None:
+    def __init__(self, admin, tl: scenarios.Timeline, uuid: str, label: str = "") -> None:
         self.admin, self.tl, self.uuid = admin, tl, uuid
+        self.label = label or "notification"
         self.statuses: list[tuple[float, str]] = []
+        self.peers: list[Recovery] = []
         self.resumer_seen = len(resumer_lines())
+
+    def sequence(self) -> list[str]:
+        """The statuses seen, from the first `running` (a notification may be seen `new`)."""
+        seen = [s for _, s in self.statuses]
+        return seen[seen.index("running") :] if "running" in seen else seen
 
     def poll(self) -> str:
         status = self.admin.notification(self.uuid)["status"]
         if not self.statuses or self.statuses[-1][1] != status:
             self.statuses.append((time.time(), status))
-            self.tl.mark(f"notification {status}")
+            self.tl.mark(f"{self.label} {status}")
+        if status in ("failed", "ignored"):
+            raise procs.Fatal(f"notification {self.uuid} ended {status}: {engine_tail()}")
         return status
 
     def wait(self, what: str, check: Callable[[], object], timeout: float, interval=0.5):
-        """Poll the notification and check() together until check() holds."""
+        """Poll the notification (and its peers) until check() holds."""
 
-        def both():
-            status = self.poll()
-            if status in ("failed", "ignored"):
-                raise procs.Fatal(f"notification {self.uuid} ended {status}: {engine_tail()}")
+        def polled():
+            for recovery in (self, *self.peers):
+                recovery.poll()
             return check()
 
-        return cloudmod.wait(both, what, timeout, interval=interval)
+        return cloudmod.wait(polled, what, timeout, interval=interval)
 
-    def wait_status(self, status: str, timeout: float) -> float:
-        """When the notification was first seen in `status` after the last change."""
-        since = len(self.statuses)
-        self.wait(
-            f"notification {status}",
-            lambda: any(s == status for _, s in self.statuses[max(since - 1, 0) :]),
-            timeout,
-        )
-        return next(t for t, s in self.statuses[max(since - 1, 0) :] if s == status)
+    def seen(self, status: str, after: float = 0.0) -> float | None:
+        """When the notification was first seen in `status` at or after `after` (epoch)."""
+        return next((t for t, s in self.statuses if s == status and t >= after), None)
 
-    def kill_engine(self, why: str) -> float:
-        pid = procs.get(ENGINE).pid
-        if not procs.kill(ENGINE):
-            raise LabError(f"{ENGINE} (pid {pid}) was not running")
-        self.tl.mark(f"kill -9 {ENGINE} (pid {pid}): {why}")
-        return time.time()
+    def wait_status(self, status: str, timeout: float, after: float = 0.0) -> float:
+        return self.wait(f"{self.label} {status}", lambda: self.seen(status, after), timeout)
 
-    def start_engine(self) -> None:
-        deploy.start_service(ENGINE)
-        self.tl.mark(f"{ENGINE} started again (pid {procs.get(ENGINE).pid}), as its unit would")
-
-    def resumed(self, killed: float, timeout: float = ORPHAN_AGE + RESUMER_EVERY + 120) -> dict:
+    def resumed(self, stopped: float, timeout: float = ORPHAN_AGE + RESUMER_EVERY + 120) -> dict:
         """Wait for the resumer to hand the notification back and the engine to run it again;
-        print where the time between the kill and the re-run went."""
-        errored = self.wait_status("error", timeout)
-        rerun = self.wait_status("running", RETRY_INTERVAL + 90)
+        print where the time from the engine's end (`stopped`) to the re-run went."""
+        errored = self.wait_status("error", timeout, after=stopped)
+        rerun = self.wait_status("running", RETRY_INTERVAL + 90, after=errored)
         lines = [line for line in resumer_lines()[self.resumer_seen :] if self.uuid in line]
         self.resumer_seen = len(resumer_lines())
         assert len(lines) == 1, f"expected one resumer line for {self.uuid}, got {lines}"
         self.tl.mark(f"resumer: {lines[0]}")
-        # The resumer's line names the last recorded activity (naive UTC).
+        # The resumer's line names the last recorded activity (naive UTC, whole seconds).
         stamp = re.search(r"activity since (\S+ \S+) UTC", lines[0])[1]
         last = datetime.datetime.fromisoformat(stamp).replace(tzinfo=datetime.timezone.utc)
         cost = {
-            "kill -> re-run": rerun - killed,
-            "last recorded step before the kill": killed - last.timestamp(),
+            "engine gone -> re-run": rerun - stopped,
+            "last record before that": stopped - last.timestamp(),
             "orphan age": ORPHAN_AGE,
             "then the resumer's next look": errored - (last.timestamp() + ORPHAN_AGE),
             "then retry-interval's next run": rerun - errored,
         }
         print(
-            "  interruption cost: "
+            f"  interruption cost ({self.label}): "
             + ", ".join(f"{k} {v:.1f} s" for k, v in cost.items())
-            + f" (orphan age {ORPHAN_AGE} s, resumer every {RESUMER_EVERY} s, "
-            f"retry-interval {RETRY_INTERVAL} s)",
+            + f" (resumer every {RESUMER_EVERY} s, retry-interval {RETRY_INTERVAL} s)",
             flush=True,
         )
         return cost
+
+
+def kill_engine(tl: scenarios.Timeline, why: str) -> float:
+    """`kill -9` of masakari-engine (its whole process group, as the lab started it)."""
+    pid = procs.get(ENGINE).pid
+    if not procs.kill(ENGINE):
+        raise LabError(f"{ENGINE} (pid {pid}) was not running")
+    tl.mark(f"kill -9 {ENGINE} (pid {pid}): {why}")
+    return time.time()
+
+
+def start_engine(tl: scenarios.Timeline) -> None:
+    deploy.start_service(ENGINE)
+    tl.mark(f"{ENGINE} started again (pid {procs.get(ENGINE).pid}), as its unit would")
 
 
 def resumer_lines() -> list[str]:
@@ -248,12 +257,12 @@ def test_host_recovery_survives_engine_killed_before_disable_and_after_first_eva
         with engine_held_before_first_step(segment_host_uuid(admin, segment, FAILED)):
             uuid = scenarios.fail_host(admin, tl, FAILED)
             recovery = Recovery(admin, tl, uuid)
-            recovery.wait("notification running", lambda: recovery.poll() == "running", 60)
+            recovery.wait_status("running", 60)
             # (a): `running`, nothing done: nova-compute still enabled, no step recorded.
             assert admin.compute_service(FAILED)["status"] == "enabled"
             assert engine_logged(r"Disable nova-compute on", tl.zero_wall) is None
-            killed_a = recovery.kill_engine("notification running, before the disable")
-        recovery.start_engine()
+            killed_a = kill_engine(tl, "notification running, before the disable")
+        start_engine(tl)
         recovery.resumed(killed_a)
 
         # (b): the re-run's first evacuate call has reached Nova; the other two wait their turn.
@@ -264,10 +273,10 @@ def test_host_recovery_survives_engine_killed_before_disable_and_after_first_eva
             return None
 
         first = recovery.wait("the re-run's first evacuate", first_evacuate, 120, interval=0.1)
-        killed_b = recovery.kill_engine(f"after the first evacuate call ({first})")
+        killed_b = kill_engine(tl, f"after the first evacuate call ({first})")
         started = {i: evacuations(cloud, i, tl.zero_wall) for i in ids}
         assert [i for i in ids if started[i]] == [first], f"evacuate calls at the kill: {started}"
-        recovery.start_engine()
+        start_engine(tl)
         recovery.resumed(killed_b)
         recovery.wait_status("finished", 300)
         arrived = scenarios.watch_failover(admin, tl, uuid, ids, TARGETS, timeout=120)
@@ -275,8 +284,7 @@ def test_host_recovery_survives_engine_killed_before_disable_and_after_first_eva
         double_runs = stop_watch(tl, detector)
     scenarios.show_tables(segment)
 
-    statuses = [s for _, s in recovery.statuses]
-    assert statuses == ["running", "error", "running", "error", "running", "finished"]
+    assert recovery.sequence() == ["running", "error", "running", "error", "running", "finished"]
     assert not double_runs, double_runs
     assert set(arrived.values()) <= TARGETS
     for server_id in ids:
@@ -297,91 +305,88 @@ def test_host_recovery_survives_engine_killed_before_disable_and_after_first_eva
     print(f"  kill (a) -> finished: {recovery.statuses[-1][0] - killed_a:.1f} s")
 
 
-# ---------------------------------------------------------------- (c): an instance restart
-def test_instance_restart_survives_engine_killed_while_stopping_the_server(ready):
-    admin = ready
-    cloud = LabCloud(admin)
-    host = "virt-node-10.maas"
-    scenarios.make_segment(admin, "S1", "auto", SEGMENT_HOSTS)
-    (server_id,) = scenarios.boot(admin, "ha", host)
-    tl = scenarios.Timeline("engine killed while an instance restart stops its server")
-    detector = watch(cloud, [server_id])
-    known = {n["notification_uuid"] for n in admin.ha("GET", "/notifications")["notifications"]}
-    try:
-        pid = cloud.kill_instance_process(server_id, host)
-        tl.failure(f"pkill -f -9 guest={cloud.instance_name(server_id)} on {host} (pid {pid})")
-
-        def notified() -> str | None:
-            found = [n for n in admin.ha("GET", "/notifications")["notifications"]
-                     if n["notification_uuid"] not in known and n["type"] == "VM"]  # fmt: skip
-            return found[0]["notification_uuid"] if found else None
-
-        uuid = cloudmod.wait(notified, "the instance monitor's VM notification", 60, 0.2)
-        recovery = Recovery(admin, tl, uuid)
-
-        # (c): Masakari asked Nova to stop the server (its first step) and waits for it.
-        def stopping() -> bool:
-            return bool(
-                engine_logged(f"Call stop server command for instance {server_id}", tl.zero_wall)
-            ) and "stop" in admin.server_actions(server_id)
-
-        recovery.wait("the engine's stop call", stopping, 60, interval=0.1)
-        killed = recovery.kill_engine("after its stop call, before the start")
-        assert "start" not in admin.server_actions(server_id)
-        recovery.start_engine()
-        recovery.resumed(killed)
-        recovery.wait_status("finished", 300)
-        scenarios.watch_failover(admin, tl, uuid, [server_id], {host}, timeout=120)
-        new_pid = recovery.wait(
-            "a new qemu process", lambda: cloud.instance_process(server_id, host), 60
-        )
-    finally:
-        double_runs = stop_watch(tl, detector)
-    actions = admin.server_actions(server_id)
-    tl.mark(f"nova actions: {', '.join(actions)}; qemu pid {new_pid} (was {pid})")
-    assert not double_runs, double_runs
-    assert [s for _, s in recovery.statuses] == ["running", "error", "running", "finished"]
-    assert actions.count("start") == 1 and actions[-1] == "start"
-    assert not evacuations(cloud, server_id, tl.zero_wall)
-    assert scenarios.host_of(admin.server(server_id)) == host and new_pid != pid
-    print(f"  kill (c) -> finished: {recovery.statuses[-1][0] - killed:.1f} s")
-
-
-# ---------------------------------------------------------------- the charm restarts it
-def test_charm_restart_waits_for_the_recovery_then_max_restart_delay_lets_it_through(ready):
+# ---------------------------------------------------------------- the charm; (c)
+def test_charm_restart_mid_host_recovery_and_engine_killed_mid_instance_restart(ready):
+    """The charm's restart first waits for a host recovery (status names it), then goes
+    through with a small max-restart-delay; while that recovery waits for its orphan age,
+    masakari-engine is killed during an instance restart (c). Both are resumed."""
     admin = ready
     sec = services.load_secrets()
     cloud = LabCloud(admin)
     segment = scenarios.make_segment(admin, "S1", "auto", SEGMENT_HOSTS)
-    ids = scenarios.boot(admin, "ha", FAILED)
+    (evacuated,) = scenarios.boot(admin, "ha", FAILED)
+    (restarted,) = scenarios.boot(admin, "vm", VM_HOST)
     tl = scenarios.Timeline("the charm restarts masakari-engine during a host recovery")
-    detector = watch(cloud, ids)
+    detector = watch(cloud, [evacuated, restarted])
     try:
         with engine_held_before_first_step(segment_host_uuid(admin, segment, FAILED)):
             uuid = scenarios.fail_host(admin, tl, FAILED)
-            recovery = Recovery(admin, tl, uuid)
-            recovery.wait("notification running", lambda: recovery.poll() == "running", 60)
+            host = Recovery(admin, tl, uuid, "host notification")
+            host.wait_status("running", 60)
             engine = procs.get(ENGINE).pid
             # An operator turns debug on: masakari.conf changes, the engine's restart waits.
             status = deploy.change_config(admin, sec, check=False, debug=True)
             tl.mark(f"juju config masakari debug=true -> {status.name}: {status.message}")
             assert status.name == "waiting"
             assert f"Restart of masakari-engine waits for notification {uuid}" in status.message
-            assert procs.get(ENGINE).pid == engine and recovery.poll() == "running"
+            assert procs.get(ENGINE).pid == engine and host.poll() == "running"
             # The operator will not wait: the next hook restarts it anyway.
             status = deploy.change_config(admin, sec, check=False, **{"max-restart-delay": 1})
             tl.mark(f"juju config masakari max-restart-delay=1 -> {status.name}: {status.message}")
-            restarted = time.time()
+            charm_restart = time.time()
             assert status.name == "active"
             assert procs.get(ENGINE).pid != engine
-            assert recovery.poll() == "running"  # interrupted, not finished
-        recovery.resumed(restarted)
-        recovery.wait_status("finished", 300)
-        scenarios.watch_failover(admin, tl, uuid, ids, TARGETS, timeout=120)
+            assert host.poll() == "running"  # interrupted, not finished
+
+        # (c) while the host recovery waits out its orphan age: the guide's restart check.
+        known = {
+            n["notification_uuid"] for n in admin.ha("GET", "/notifications")["notifications"]
+        }
+        pid = cloud.kill_instance_process(restarted, VM_HOST)
+        tl.mark(f"pkill -f -9 guest={cloud.instance_name(restarted)} on {VM_HOST} (pid {pid})")
+
+        def notified() -> str | None:
+            found = [n for n in admin.ha("GET", "/notifications")["notifications"]
+                     if n["notification_uuid"] not in known and n["type"] == "VM"]  # fmt: skip
+            return found[0]["notification_uuid"] if found else None
+
+        vm = Recovery(
+            admin, tl, cloudmod.wait(notified, "the VM notification", 60, 0.2), "VM notification"
+        )
+        vm.peers, host.peers = [host], [vm]
+
+        # Masakari asked Nova to stop the server (its first step) and waits for it.
+        def stopping() -> bool:
+            return bool(
+                engine_logged(f"Call stop server command for instance {restarted}", tl.zero_wall)
+            ) and "stop" in admin.server_actions(restarted)
+
+        vm.wait("the engine's stop call", stopping, 60, interval=0.1)
+        killed = kill_engine(tl, "after its stop call, before the start")
+        assert "start" not in admin.server_actions(restarted)
+        start_engine(tl)
+        host.resumed(charm_restart)
+        vm.resumed(killed)
+        host.wait_status("finished", 300)
+        vm.wait_status("finished", 300)
+        scenarios.watch_failover(admin, tl, uuid, [evacuated], TARGETS, timeout=120)
+        new_pid = vm.wait(
+            "a new qemu process", lambda: cloud.instance_process(restarted, VM_HOST), 60
+        )
     finally:
         double_runs = stop_watch(tl, detector)
-        deploy.change_config(admin, sec, **{"debug": None, "max-restart-delay": None})
+        deploy.change_config(admin, sec, check=False, **{"debug": None, "max-restart-delay": None})
     assert not double_runs, double_runs
-    assert [s for _, s in recovery.statuses] == ["running", "error", "running", "finished"]
-    assert len(evacuations(cloud, ids[0], tl.zero_wall)) == 1
-    print(f"  charm restart -> finished: {recovery.statuses[-1][0] - restarted:.1f} s")
+    assert host.sequence() == ["running", "error", "running", "finished"]
+    assert vm.sequence() == ["running", "error", "running", "finished"]
+    assert len(evacuations(cloud, evacuated, tl.zero_wall)) == 1
+    actions = admin.server_actions(restarted)
+    tl.mark(f"nova actions on vm: {', '.join(actions)}; qemu pid {new_pid} (was {pid})")
+    assert actions.count("start") == 1 and actions[-1] == "start"
+    assert not evacuations(cloud, restarted, tl.zero_wall)
+    assert scenarios.host_of(admin.server(restarted)) == VM_HOST and new_pid != pid
+    print(
+        f"  charm restart -> host notification finished: "
+        f"{host.seen('finished') - charm_restart:.1f} s; "
+        f"kill (c) -> VM notification finished: {vm.seen('finished') - killed:.1f} s"
+    )
