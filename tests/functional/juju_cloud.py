@@ -32,6 +32,7 @@ from .cloud import (
     parse_fence_history,
 )
 from .openstack_api import SdkOpenStackApi
+from .scenarios import wait_until
 
 OPTIONS = {
     "segment-name": "S1",  # the guide's segment
@@ -266,12 +267,18 @@ class JujuCloud(Cloud):
         agent_back()
         # As an operator does after a fence: forget the remote node's failed connection.
         self.run_on_cluster(f"crm_resource --cleanup --resource {shlex.quote(host)}")
-        while time.monotonic() < deadline:
+
+        def online() -> bool:
             node = self.pacemaker_nodes().get(host)
-            if node and node.online and not node.unclean:
-                return
-            time.sleep(10)
-        raise AssertionError(f"{host} is powered on but not online in Pacemaker")
+            return bool(node and node.online and not node.unclean)
+
+        wait_until(
+            self,
+            f"{host} powered on and online in Pacemaker",
+            online,
+            deadline - time.monotonic(),
+            interval=10,
+        )
 
     def instance_process(self, server_id: str, host: str) -> int | None:
         out = zaza.model.run_on_unit(

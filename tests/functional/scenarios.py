@@ -39,7 +39,12 @@ class ScenarioFailed(AssertionError):
 
 @dataclasses.dataclass
 class Timeline:
-    """What happened when, relative to the failure injection (printed after every scenario)."""
+    """What happened when, relative to the failure injection (printed after every scenario).
+
+    The one timeline of the suite: the shared scenarios', the lab's (its scenarios print theirs
+    step by step, tests/lab/scenario_steps.py) and the lab's fencing watch's
+    (tests/lab/pacemaker.py). Marks come as they are seen or afterwards from logs, in any order.
+    """
 
     scenario: str
     t0: datetime.datetime
@@ -48,6 +53,11 @@ class Timeline:
     def add(self, when: datetime.datetime | None, what: str) -> None:
         if when is not None:
             self.marks.append((when, what))
+
+    def first(self, prefix: str) -> datetime.datetime | None:
+        """When the first mark starting with `prefix` happened, if one did."""
+        times = [when for when, what in self.marks if what.startswith(prefix)]
+        return min(times) if times else None
 
     def render(self) -> str:
         lines = [f"timeline: {self.scenario} (t0 {self.t0:%H:%M:%S}Z)"]

@@ -6,7 +6,7 @@ upstream Masakari's defaults, set through the charm's config. A measurement, not
 
 from __future__ import annotations
 
-from . import deploy, scenarios, services, settings
+from . import deploy, scenario_steps, services, settings
 
 FAILED = settings.FAILED_HOST
 TARGETS = {"virt-node-01.maas", "virt-node-10.maas"}
@@ -16,7 +16,7 @@ SUITE = dict.fromkeys(UPSTREAM)  # None: the charm's own default
 
 
 def run(counts: list[int]) -> list[tuple[str, int, float, float]]:
-    admin = scenarios.admin_cloud()
+    admin = scenario_steps.admin_cloud()
     sec = services.load_secrets()
     results = []
     try:
@@ -29,15 +29,15 @@ def run(counts: list[int]) -> list[tuple[str, int, float, float]]:
                 if line.startswith("wait_period_after_service_update")
             )
             for count in counts:
-                scenarios.reset(admin)
-                scenarios.make_segment(admin, "S1", "auto", [*TARGETS, FAILED])
-                ids = scenarios.boot(admin, "bench", FAILED, count=count, timeout=900)
-                tl = scenarios.Timeline(
+                scenario_steps.reset(admin)
+                scenario_steps.make_segment(admin, "S1", "auto", [*TARGETS, FAILED])
+                ids = scenario_steps.boot(admin, "bench", FAILED, count=count, timeout=900)
+                tl = scenario_steps.LiveTimeline(
                     f"bench: {count} instance(s), {label} "
                     f"(wait_period_after_service_update={delay})"
                 )
-                uuid = scenarios.fail_host(admin, tl, FAILED)
-                scenarios.watch_failover(admin, tl, uuid, ids, TARGETS, timeout=1800)
+                uuid = scenario_steps.fail_host(admin, tl, FAILED)
+                scenario_steps.watch_failover(admin, tl, uuid, ids, TARGETS, timeout=1800)
                 notified = next(
                     rel for rel, text in tl.events if text.startswith("COMPUTE_HOST notification")
                 )
@@ -45,7 +45,7 @@ def run(counts: list[int]) -> list[tuple[str, int, float, float]]:
                 results.append((label, count, float(delay), last - notified))
     finally:
         deploy.change_config(admin, sec, **SUITE)
-        scenarios.reset(admin)
+        scenario_steps.reset(admin)
     print("\nnotification -> last instance ACTIVE on another host (auto, 3 recovery threads)")
     print(f"{'timers':18} {'wait (s)':>8} {'instances':>9} {'seconds':>8}")
     for label, count, delay, seconds in results:
@@ -94,9 +94,9 @@ def run_link_down(
 
     from tests.functional import scenarios as shared
 
-    from . import hosts, lab_cloud, pacemaker
+    from . import hosts, lab_cloud, pacemaker, procs
 
-    admin = scenarios.admin_cloud()
+    admin = scenario_steps.admin_cloud()
     sec = services.load_secrets()
     cloud = lab_cloud.LabCloud(admin)
     results: dict[tuple[str, int], list[float]] = {}
@@ -106,11 +106,11 @@ def run_link_down(
             configure_chain(admin, sec, configs[label])
             for count in counts:
                 for run_index in range(runs):
-                    scenarios.reset(admin)
+                    scenario_steps.reset(admin)
                     shared.ensure_segment(
                         cloud, "S1", "auto", cloud.compute_hosts(), "virt-node-10.maas"
                     )
-                    ids = scenarios.boot(admin, "bench", FAILED, count=count, timeout=900)
+                    ids = scenario_steps.boot(admin, "bench", FAILED, count=count, timeout=900)
                     pacemaker.wait_idle(timeout=120)
                     timers = cloud.timers()
                     shared.wait_out_duplicate_window(
@@ -129,7 +129,13 @@ def run_link_down(
                         )
 
                     budget = timers.host_failover_budget(count) + 120
-                    shared.wait_until(cloud, f"{count} instance(s) moved", moved, budget, 0.5)
+                    procs.wait_for(
+                        f"{count} instance(s) moved",
+                        moved,
+                        timeout=budget,
+                        interval=0.5,
+                        ignore=(),
+                    )
                     seconds = time.monotonic() - t0
                     results.setdefault((label, count), []).append(seconds)
                     print(
@@ -143,7 +149,7 @@ def run_link_down(
     finally:
         configure_chain(admin, sec, CHAIN_SUITE)
         deploy.change_config(admin, sec, **CHAIN_RESET)
-        scenarios.reset(admin)
+        scenario_steps.reset(admin)
     print("\nip link set eth0 down -> last instance ACTIVE on another host (auto)")
     print(f"{'defaults':10} {'instances':>9} {'runs':>4} {'P50 (s)':>8} {'P95 (s)':>8}")
     for (label, count), values in results.items():

@@ -1,8 +1,9 @@
 """`python -m tests.lab <command>`: the lab's command line.
 
 Commands register themselves in COMMANDS, so other parts of the lab can add their own.
-`down`, `stop` and `status` use the standard library only; the others first make sure the
-Debian packages and the lab's venv exist, then re-run themselves under the venv's python.
+`down`, `stop`, `status` and `pacemaker` (the cluster's own commands) use the standard library
+only; the others first make sure the Debian packages and the lab's venv exist, then re-run
+themselves under the venv's python.
 """
 
 from __future__ import annotations
@@ -45,10 +46,10 @@ def _up(args: argparse.Namespace) -> int:
 
 @command("demo", "reserved_host failover of a server on virt-node-02.maas, as a timeline")
 def _demo(args: argparse.Namespace) -> int:
-    from . import lab, scenarios
+    from . import lab, scenario_steps
 
     lab.up()
-    scenarios.demo()
+    scenario_steps.demo()
     return 0
 
 
@@ -85,17 +86,18 @@ def _down(args: argparse.Namespace) -> int:
 
 
 @command(
-    "test", "run the lab scenarios (pytest tests/lab; extra arguments go to pytest, e.g. -k demo)"
+    "test",
+    "run the live scenarios (pytest tests/lab/scenarios; extra arguments go to pytest, "
+    "e.g. -k demo)",
 )
 def _test(args: argparse.Namespace) -> int:
     import pytest
 
     os.environ["MASAKARI_LAB_RUN"] = "1"
-    files = [str(settings.REPO / "tests" / "lab" / name) for name in settings.SCENARIO_FILES]
     return int(
         pytest.main(
             [
-                *files,
+                str(settings.REPO / "tests" / "lab" / "scenarios"),
                 "-p",
                 "no:cacheprovider",
                 "-v",
@@ -132,8 +134,7 @@ def _bench_arguments(parser: argparse.ArgumentParser) -> None:
     add_arguments=_bench_arguments,
 )
 def _bench(args: argparse.Namespace) -> int:
-    from . import bench, lab
-    from . import scenarios as scenarios_
+    from . import bench, lab, scenario_steps
 
     try:
         counts = [int(c) for c in args.counts.split(",")]
@@ -147,8 +148,8 @@ def _bench(args: argparse.Namespace) -> int:
     lab.up()
     # 50 real guests would need ~10 GB and more than 2 cores: the bench's hypervisors run
     # nova's fake driver (no guest process, no double-run detector), then libvirt again.
-    admin = scenarios_.admin_cloud()
-    scenarios_.reset(admin)
+    admin = scenario_steps.admin_cloud()
+    scenario_steps.reset(admin)
     lab.use_compute_driver(admin, "fake")
     try:
         if args.link_down:
@@ -156,8 +157,66 @@ def _bench(args: argparse.Namespace) -> int:
         else:
             bench.run(counts)
     finally:
-        scenarios_.reset(admin)
+        scenario_steps.reset(admin)
         lab.use_compute_driver(admin, "libvirt")
+    return 0
+
+
+def _pacemaker_arguments(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(dest="action", required=True, metavar="action")
+    actions.add_parser("up", help="create the hypervisors, start the cluster, configure it")
+    actions.add_parser(
+        "down", help="stop the cluster and remove the hypervisors (exit 1 if anything is left)"
+    )
+    actions.add_parser("status", help="the cluster's view of the hypervisors")
+    fail = actions.add_parser(
+        "fail", help="ip link set eth0 down on HOST, print the fencing timeline"
+    )
+    fail.add_argument("host", metavar="HOST", help="a hypervisor, e.g. virt-node-02.maas")
+
+
+@command(
+    "pacemaker",
+    "the Pacemaker part alone: up, down, status, fail HOST (root, the standard library only)",
+    needs_runtime=False,
+    add_arguments=_pacemaker_arguments,
+)
+def _pacemaker(args: argparse.Namespace) -> int:
+    import time
+
+    from . import pacemaker
+
+    try:
+        if args.action == "fail":
+            timeline = pacemaker.fail_and_watch(hosts.load().host(args.host), "manual")
+            print(timeline.render())
+            return 0
+        if args.action == "up":
+            t0 = time.monotonic()
+            hosts.up()
+            timings = pacemaker.up()
+            print(pacemaker.status())
+            print(
+                f"up in {time.monotonic() - t0:.1f}s "
+                + " ".join(f"{k}={v:.1f}s" for k, v in timings.items())
+            )
+        elif args.action == "down":
+            notes = pacemaker.down()
+            print("down" + (": " + "; ".join(notes) if notes else ""))
+            left = hosts.leftovers()
+            if left:
+                print("left behind: " + ", ".join(left), file=sys.stderr)
+                return 1
+        else:
+            print(pacemaker.status())
+    except hosts.LabError as err:
+        print(err.report(), file=sys.stderr)
+        if args.action == "up":
+            print(
+                "state and logs are kept; `python -m tests.lab pacemaker down` removes the lab",
+                file=sys.stderr,
+            )
+        return 1
     return 0
 
 

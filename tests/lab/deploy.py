@@ -288,7 +288,6 @@ class Deployment(CharmUnit):
         self.admin = admin
         self.sec = sec
         charm, charm_system = _import_charm()
-        self.charm_module = charm
         self.lab_system = _lab_system_class(charm_system.HostSystem)()
         charm.MasakariCharm.system = self.lab_system
         super().__init__(

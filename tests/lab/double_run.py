@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 from . import guest_image, hosts
+from .procs import LabError, wait_for
 
 SAMPLE_INTERVAL = 0.1  # seconds between samples; the issue's bound is 0.2
 RECOVERED_BOOT_TIMEOUT = 60  # seconds for a guest's first heartbeat after it went ACTIVE
@@ -110,12 +111,22 @@ class Detector:
     def start(self) -> Detector:
         """Once every guest has written a heartbeat (at most RECOVERED_BOOT_TIMEOUT after it
         went ACTIVE: it boots for ~3 s, longer under load), sample until stop()."""
-        started = time.time()
         waiting = list(self.guests)
-        while waiting and time.time() < started + RECOVERED_BOOT_TIMEOUT:
-            waiting = [g for g in waiting if not _heartbeats(g)]
-            if waiting:
-                time.sleep(0.5)
+
+        def beating() -> bool:
+            waiting[:] = [g for g in waiting if not _heartbeats(g)]
+            return not waiting
+
+        try:
+            wait_for(
+                "a heartbeat from every guest",
+                beating,
+                timeout=RECOVERED_BOOT_TIMEOUT,
+                interval=0.5,
+                ignore=(),
+            )
+        except LabError:
+            pass  # each guest still waiting is a finding
         self.findings += [
             f"no heartbeat from {g.instance_name} within {RECOVERED_BOOT_TIMEOUT} s before the "
             "failure: its guest does not run"
@@ -162,15 +173,26 @@ class Detector:
         guest boots for ~3 s, more under load) and no instance has two qemu processes any more (a
         double run lasts until the old host's power-off): only then can the disk show whether
         two boots wrote at the same time."""
-        deadline = time.time() + RECOVERED_BOOT_TIMEOUT
         waiting = list(self.guests)
-        while time.time() < deadline:
-            waiting = [g for g in waiting if not any(
+
+        def recovered() -> bool:
+            waiting[:] = [g for g in waiting if not any(
                 b.boot not in self._before[g] for b in boots(_heartbeats(g)))]  # fmt: skip
             running = qemu_processes(self.lab)
-            if not waiting and all(len(running.get(g.instance_name, [])) < 2 for g in self.guests):
-                break
-            time.sleep(0.5)
+            return not waiting and all(
+                len(running.get(g.instance_name, [])) < 2 for g in self.guests
+            )
+
+        try:
+            wait_for(
+                "a new boot of every guest, and one qemu each",
+                recovered,
+                timeout=RECOVERED_BOOT_TIMEOUT,
+                interval=0.5,
+                ignore=(),
+            )
+        except LabError:
+            pass  # each guest still waiting is a finding
         self.findings += [
             f"no heartbeat from a new boot of {g.instance_name} within "
             f"{RECOVERED_BOOT_TIMEOUT} s of its recovery: the recovered guest does not run"

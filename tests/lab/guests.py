@@ -17,10 +17,9 @@ group may connect without polkit (there is no D-Bus).
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
-from . import guest_image, hosts, settings
+from . import guest_image, hosts, procs, settings
 
 DAEMON = "libvirtd"  # the hypervisor's boot service: hypervisor_init.py, virtlogd, libvirtd
 IMAGE = "lab-guest"
@@ -61,20 +60,30 @@ def start_libvirt(host: hosts.Host) -> None:
         ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child=SIGTERM",
          settings.SYSTEM_PYTHON, str(HERE / "hypervisor_init.py"), str(emulator), str(cache)],
     )  # fmt: skip
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+    step = f"libvirtd on {host.fqdn}"
+
+    def answers() -> bool:
         if (
             hosts.run(host, ["virsh", "-c", "qemu:///system", "version"], check=False).returncode
             == 0
         ):
-            return
+            return True
         if not hosts.daemon_pid(host, DAEMON):
-            break
-        time.sleep(0.5)
-    raise hosts.LabError(
-        f"libvirtd on {host.fqdn}",
-        "did not answer `virsh version`",
-        hosts.tail(hosts.daemon_log(host, DAEMON)),
+            raise hosts.LabError(
+                step,
+                "exited before it answered `virsh version`",
+                hosts.tail(hosts.daemon_log(host, DAEMON)),
+            )
+        return False
+
+    procs.wait_for(
+        step,
+        answers,
+        timeout=60,
+        interval=0.5,
+        ignore=(),
+        details=lambda: hosts.tail(hosts.daemon_log(host, DAEMON)),
+        error=hosts.LabError,
     )
 
 

@@ -28,7 +28,6 @@ import re
 import shlex
 import signal
 import subprocess
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -197,12 +196,15 @@ def kill_all(pids: Iterable[int], sig: int = signal.SIGKILL) -> None:
 
 def wait_until_dead(pid_source, timeout: float) -> list[int]:
     """Poll `pid_source()` until it is empty or timeout; return what is still alive."""
-    deadline = time.monotonic() + timeout
-    left = pid_source()
-    while left and time.monotonic() < deadline:
-        time.sleep(0.2)
-        left = pid_source()
-    return left
+    from . import procs  # procs -> settings -> hosts: not at import time
+
+    try:
+        procs.wait_for(
+            "processes to exit", lambda: not pid_source(), timeout=timeout, interval=0.2, ignore=()
+        )
+    except procs.LabError:
+        pass
+    return pid_source()
 
 
 def make_namespaces(name: str, hostname: str, setup_script: str) -> tuple[Path, Path]:
@@ -247,13 +249,18 @@ def spawn_detached(argv: Sequence[str], pidfile: Path, logfile: Path, env: dict[
             env=env,
             check=True,
         )
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        text = pidfile.read_text().strip() if pidfile.exists() else ""
-        if text:
-            return int(text)
-        time.sleep(0.05)
-    raise LabError("start", f"{argv[0]} did not start (no pid file {pidfile})", tail(logfile))
+    from . import procs  # procs -> settings -> hosts: not at import time
+
+    text = procs.wait_for(
+        f"{argv[0]} to write its pid file {pidfile}",
+        lambda: pidfile.read_text().strip() if pidfile.exists() else "",
+        timeout=5,
+        interval=0.05,
+        ignore=(),
+        details=lambda: tail(logfile),
+        error=lambda what, message, details: LabError("start", f"{what}: {message}", details),
+    )
+    return int(text)
 
 
 # --------------------------------------------------------------------------- lab state
@@ -266,7 +273,7 @@ def load() -> Lab:
     except FileNotFoundError as err:
         raise LabError(
             "load",
-            "the lab hosts are not up; run `python -m tests.lab.pacemaker up` (or hosts.up())",
+            "the lab hosts are not up; run `python -m tests.lab pacemaker up` (or hosts.up())",
         ) from err
     return Lab(
         subnet=data["subnet"],

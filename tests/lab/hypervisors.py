@@ -304,7 +304,7 @@ def settle_pacemaker_remote(lab: hosts.Lab) -> None:
         if "online in cluster" not in state.unit_status.message:
             raise LabError(
                 f"{unit.name}: {state.unit_status.message}; the cluster's view: "
-                f"`python3 -m tests.lab.pacemaker status`, its log: {pacemaker.control_log()}"
+                f"`python3 -m tests.lab pacemaker status`, its log: {pacemaker.control_log()}"
             )
 
 

@@ -96,8 +96,12 @@ def check_ports_free() -> None:
 
 
 def up(with_masakari: bool = True) -> Timer:
-    from . import cloud as cloudmod  # needs Debian's python3-keystoneauth1
-    from . import distro_fixes, hypervisors, services
+    from . import (
+        distro_fixes,
+        hypervisors,
+        rest_client,  # needs Debian's python3-keystoneauth1
+        services,
+    )
 
     timer = Timer()
     settings.STATE.mkdir(parents=True, exist_ok=True)
@@ -126,10 +130,10 @@ def up(with_masakari: bool = True) -> Timer:
 
     timer.phase("rabbitmq", rabbit)
 
-    def keystone() -> cloudmod.Cloud:
+    def keystone() -> rest_client.RestClient:
         once("keystone-init", lambda: services.init_keystone(sec))
         services.start_keystone()
-        admin = cloudmod.Cloud(sec["admin"])
+        admin = rest_client.RestClient(sec["admin"])
         procs.wait_for(
             "a keystone token", lambda: admin.session.get_token(), timeout=60, procs=["keystone"]
         )
@@ -403,23 +407,23 @@ def enable_computes(admin) -> None:
     """Every nova-compute service up, not forced down, and enabled, in that order: nova-api
     clears a host's COMPUTE_STATUS_DISABLED trait in placement only while its compute is up,
     so enabling a host that is still down leaves the scheduler unable to use it."""
-    from .cloud import wait
-
     for service in admin.compute_services():
         if service["forced_down"]:
             # Nova refuses to force a host up until its restarted nova-compute has cleaned
             # up after the evacuations from it (HTTP 400 meanwhile).
-            wait(
-                lambda host=service["host"]: admin.set_compute_service(host, forced_down=False),
+            procs.wait_for(
                 f"nova to accept {service['host']} as up again",
-                120,
+                lambda host=service["host"]: admin.set_compute_service(host, forced_down=False),
+                timeout=120,
                 interval=1,
+                ignore=(LabError,),
             )
-    wait(
-        lambda: all(reporting(s) for s in admin.compute_services()),
+    procs.wait_for(
         "every nova-compute service up and reporting since its (re)start",
-        120,
+        lambda: all(reporting(s) for s in admin.compute_services()),
+        timeout=120,
         interval=1,
+        ignore=(LabError,),
     )
     for service in admin.compute_services():
         if service["status"] != "enabled":
@@ -427,7 +431,13 @@ def enable_computes(admin) -> None:
     # A nova-compute that read its service as disabled at start-up can put the trait back
     # after the enable call cleared it; its next resource update (each minute) clears it again.
     try:
-        wait(lambda: not disabled_in_placement(admin), "placement", 150, interval=2)
+        procs.wait_for(
+            "placement",
+            lambda: not disabled_in_placement(admin),
+            timeout=150,
+            interval=2,
+            ignore=(LabError,),
+        )
     except LabError:
         stuck = disabled_in_placement(admin)
         if not stuck:  # placement or nova did not answer: that error says more

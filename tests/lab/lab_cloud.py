@@ -27,7 +27,6 @@ from tests.functional.cloud import (
 )
 from tests.functional.openstack_api import SdkOpenStackApi
 
-from . import cloud as cloudmod
 from . import (
     double_run,
     guests,
@@ -36,11 +35,12 @@ from . import (
     lab,
     maas_emulator,
     pacemaker,
-    scenarios,
+    rest_client,
+    scenario_steps,
     services,
     settings,
 )
-from .procs import LabError
+from .procs import LabError, wait_for
 
 MASAKARI_CONF = "/etc/masakari/masakari.conf"
 MONITORS_CONF = "/etc/masakarimonitors/masakarimonitors.conf"
@@ -51,7 +51,7 @@ def _seconds(value: str | None) -> float:
 
 
 class LabCloud(Cloud):
-    def __init__(self, admin: cloudmod.Cloud) -> None:
+    def __init__(self, admin: rest_client.RestClient) -> None:
         self.admin = admin
         # connect_retries: apache closes idle keep-alive connections behind haproxy after 5 s;
         # a request sent on one just as it closes fails with "Remote end closed connection".
@@ -150,7 +150,7 @@ class LabCloud(Cloud):
         for server in self.admin.servers(name=f"^{name}$"):
             if server["status"] != "DELETED":
                 return server["id"]
-        [server_id] = scenarios.boot(self.admin, name, host)
+        [server_id] = scenario_steps.boot(self.admin, name, host)
         return server_id
 
     def delete_instance(self, name: str) -> None:
@@ -161,7 +161,7 @@ class LabCloud(Cloud):
                     self.admin.call("compute", "DELETE", f"/servers/{server['id']}", ok=(204, 404))
             return not servers
 
-        cloudmod.wait(gone, f"{name} deleted", 120, interval=1)
+        wait_for(f"{name} deleted", gone, timeout=120, interval=1, ignore=(LabError,))
 
     def log(self, message: str) -> None:
         print(message, flush=True)
@@ -170,5 +170,5 @@ class LabCloud(Cloud):
 def configure_monitors(options: dict[str, object]) -> None:
     """`juju config masakari-monitors key=value ...` in the lab (None: back to the default)."""
     hypervisors.deploy_monitors(
-        hosts.load(), scenarios.admin_cloud(), services.load_secrets(), options
+        hosts.load(), scenario_steps.admin_cloud(), services.load_secrets(), options
     )

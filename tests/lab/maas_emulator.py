@@ -36,7 +36,7 @@ import time
 import urllib.parse
 from pathlib import Path
 
-from . import hosts
+from . import hosts, procs
 from .hosts import LabError
 
 PORT = 5240
@@ -85,12 +85,16 @@ def start(lab: hosts.Lab, power_off_latency: float = DEFAULT_POWER_OFF_LATENCY) 
         DIR / "emulator.log",
         env,
     )
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if "listening" in (DIR / "emulator.log").read_text(errors="replace"):
-            return CREDENTIALS_FILE.read_text().strip()
-        time.sleep(0.1)
-    raise LabError("MAAS emulator", "did not start listening", hosts.tail(DIR / "emulator.log"))
+    procs.wait_for(
+        "MAAS emulator",
+        lambda: "listening" in (DIR / "emulator.log").read_text(errors="replace"),
+        timeout=10,
+        interval=0.1,
+        ignore=(),
+        details=lambda: hosts.tail(DIR / "emulator.log"),
+        error=LabError,
+    )
+    return CREDENTIALS_FILE.read_text().strip()
 
 
 def stop() -> None:

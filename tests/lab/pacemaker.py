@@ -16,13 +16,14 @@ Lab-only deviation from hacluster, a parameter: the remote connection's monitor.
 `op monitor interval=30s` (detection of a silent host then takes 30 s + the default 20 s
 timeout); the lab default is interval=3s timeout=6s so a failure is seen in about 6-9 s.
 
-Runner: `python -m tests.lab.pacemaker up|down|status`.
+Command line: `python -m tests.lab pacemaker up|down|status|fail HOST` (cli.py).
 """
 
 from __future__ import annotations
 
 import ast
 import base64
+import datetime
 import ipaddress
 import json
 import os
@@ -31,15 +32,18 @@ import shlex
 import shutil
 import signal
 import subprocess
-import sys
 import time
 import xml.etree.ElementTree as ET  # noqa: N817 - the usual name
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from . import hosts, maas_emulator, stonith
+from . import hosts, maas_emulator, procs, stonith
 from .hosts import LabError
+
+if TYPE_CHECKING:
+    from tests.functional.scenarios import Timeline
 
 PACKAGES = (
     "pacemaker",
@@ -498,16 +502,6 @@ def has_dc(xml_text: str) -> bool:
     return dc is not None and dc.get("present") == "true"
 
 
-def wait_for(what: str, predicate, timeout: float, interval: float = 0.5, log_tail=None):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = predicate()
-        if result:
-            return result
-        time.sleep(interval)
-    raise LabError(what, f"not reached within {timeout:.0f}s", log_tail() if log_tail else "")
-
-
 def fence_history_xml(node: str) -> str:
     """All fencing actions against `node`, newest first (without --verbose, stonith_admin
     shows only the latest completed one)."""
@@ -524,29 +518,8 @@ RECORD_DIR = hosts.RUN / "recorded"
 _LOG_TIME = re.compile(r"^(\w{3} +\d+ \d\d:\d\d:\d\d\.\d{3}) ")
 
 
-@dataclass
-class Timeline:
-    """Timestamped steps of one failure, relative to the injection."""
-
-    scenario: str
-    host: str
-    t0: float
-    marks: list[tuple[float, str]]
-
-    def add(self, when: float, what: str) -> None:
-        self.marks.append((when, what))
-
-    def first(self, prefix: str) -> float | None:
-        times = [t for t, what in self.marks if what.startswith(prefix)]
-        return min(times) if times else None
-
-    def render(self) -> str:
-        lines = [
-            f"timeline {self.scenario} on {self.host} (t0 = "
-            f"{time.strftime('%H:%M:%S', time.gmtime(self.t0))}Z)"
-        ]
-        lines += [f"  +{t - self.t0:7.2f}s  {what}" for t, what in sorted(self.marks)]
-        return "\n".join(lines)
+def _utc(epoch: float) -> datetime.datetime:
+    return datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc)
 
 
 def _log_epoch(line: str) -> float | None:
@@ -590,23 +563,29 @@ def fail_and_watch(
 
     Raises LabError naming the step that did not happen, with that daemon's last log lines.
     """
+    # The shared suite's timeline; imported here: tox's unit env imports this module without
+    # the repository on sys.path.
+    from tests.functional.scenarios import Timeline
+
     wait_idle()
     lab = hosts.load()
     observer = next(h for h in lab.hosts if h != host)
     log = control_log()
     plugin_log = CONTROL_DIR / "log-pacemaker" / "external-maas.log"
     offset = log.stat().st_size
-    timeline = Timeline(scenario, host.fqdn, time.time(), [])
+    timeline = Timeline(f"{scenario} on {host.fqdn}", _utc(time.time()))
     inject(host)
-    timeline.add(time.time(), f"{inject.__name__} ({host.short})")
+    timeline.add(_utc(time.time()), f"{inject.__name__} ({host.short})")
     seen_unclean = failing_recorded = False
-    deadline = time.monotonic() + fence_timeout
     polls = 0
-    while True:
+    node: dict[str, str] = {}
+
+    def fenced() -> bool:
+        nonlocal seen_unclean, failing_recorded, polls, node
         polls += 1
         text = crm_mon_xml()
         node = node_states(text).get(host.fqdn, {})
-        now = time.time()
+        now = _utc(time.time())
         if node.get("online") == "false" and timeline.first("offline") is None:
             timeline.add(now, f"offline in crm_mon (unclean={node.get('unclean')})")
             record(f"crm_mon-{scenario}-offline-unclean", text)
@@ -627,24 +606,34 @@ def fail_and_watch(
         if seen_unclean and node.get("unclean") == "false":
             timeline.add(now, "fenced in crm_mon (online=false unclean=false)")
             record(f"crm_mon-{scenario}-fenced", text)
-            break
-        if time.monotonic() > deadline:
-            _add_log_marks(timeline, offset, host)
-            fence_lines = [
-                line
-                for line in _log_lines_since(log, offset)
-                if "pacemaker-fenced" in line and "notice" in line
-            ]
-            raise LabError(
-                f"fence {host.fqdn}",
-                f"not fenced within {fence_timeout:.0f}s (crm_mon: online="
-                f"{node.get('online')} unclean={node.get('unclean')})\n" + timeline.render(),
-                "[external/maas]\n"
-                + hosts.tail(plugin_log, 6)
-                + "\n[pacemaker-fenced]\n"
-                + "\n".join(fence_lines[-6:]),
-            )
-        time.sleep(0.25)
+            return True
+        return False
+
+    def not_fenced(what: str, message: str, details: str) -> LabError:
+        _add_log_marks(timeline, offset, host)
+        fence_lines = [
+            line
+            for line in _log_lines_since(log, offset)
+            if "pacemaker-fenced" in line and "notice" in line
+        ]
+        return LabError(
+            what,
+            f"not fenced within {fence_timeout:.0f}s (crm_mon: online="
+            f"{node.get('online')} unclean={node.get('unclean')})\n" + timeline.render(),
+            "[external/maas]\n"
+            + hosts.tail(plugin_log, 6)
+            + "\n[pacemaker-fenced]\n"
+            + "\n".join(fence_lines[-6:]),
+        )
+
+    procs.wait_for(
+        f"fence {host.fqdn}",
+        fenced,
+        timeout=fence_timeout,
+        interval=0.25,
+        ignore=(),
+        error=not_fenced,
+    )
     _add_log_marks(timeline, offset, host)
     record(f"fence-history-{scenario}", fence_history_xml(host.fqdn))
     if rejoin:
@@ -653,8 +642,8 @@ def fail_and_watch(
 
 
 def _add_log_marks(timeline: Timeline, offset: int, host: hosts.Host) -> None:
-    for when, what in failure_marks(host, timeline.t0, offset):
-        timeline.add(when, what)
+    for when, what in failure_marks(host, timeline.t0.timestamp(), offset):
+        timeline.add(_utc(when), what)
 
 
 def failure_marks(host: hosts.Host, since: float, offset: int = 0) -> list[tuple[float, str]]:
@@ -697,36 +686,40 @@ def failure_marks(host: hosts.Host, since: float, offset: int = 0) -> list[tuple
 
 def wait_rejoin(host: hosts.Host, timeline: Timeline | None = None, timeout: float = 150) -> None:
     """Wait for the host to be powered on again, clean up its failure, wait until online."""
-    wait_for(
+    procs.wait_for(
         f"power on {host.fqdn}",
         lambda: hosts.power_state(host) == "on" and hosts.daemon_pid(host, REMOTE_SERVICE),
-        timeout,
-        0.5,
-        lambda: "[MAAS emulator]\n" + hosts.tail(maas_emulator.EVENTS_FILE, 8),
+        timeout=timeout,
+        interval=0.5,
+        ignore=(),
+        details=lambda: "[MAAS emulator]\n" + hosts.tail(maas_emulator.EVENTS_FILE, 8),
+        error=LabError,
     )
     # As an operator (and hacluster after creating a remote) does: forget the failed monitor.
     control_run(["crm_resource", "--cleanup", "--resource", host.fqdn], timeout=60)
     if timeline:
-        timeline.add(time.time(), "crm_resource --cleanup")
+        timeline.add(_utc(time.time()), "crm_resource --cleanup")
 
     def online() -> bool:
         node = node_states().get(host.fqdn, {})
         return node.get("online") == "true" and node.get("unclean") == "false"
 
-    wait_for(
+    procs.wait_for(
         f"rejoin {host.fqdn}",
         online,
-        timeout,
-        0.5,
-        lambda: (
+        timeout=timeout,
+        interval=0.5,
+        ignore=(),
+        details=lambda: (
             f"[{host.fqdn} pacemaker_remote]\n"
             + remote_log_tail(host, 12)
             + "\n[control]\n"
             + hosts.tail(control_log(), 8)
         ),
+        error=LabError,
     )
     if timeline:
-        timeline.add(time.time(), "rejoined (online=true unclean=false)")
+        timeline.add(_utc(time.time()), "rejoined (online=true unclean=false)")
 
 
 def resource_usage() -> dict[str, float]:
@@ -783,12 +776,14 @@ def up(
     _create_control(lab, dc_deadtime)
     credentials = maas_emulator.start(lab, power_off_latency=maas_latency)
     _start_control_daemon("corosync", ["corosync", "-f"])
-    wait_for(
+    procs.wait_for(
         "corosync start",
         lambda: control_run(["corosync-cfgtool", "-s"], check=False).returncode == 0,
-        30,
-        0.2,
-        lambda: hosts.tail(control_log("corosync")),
+        timeout=30,
+        interval=0.2,
+        ignore=(),
+        details=lambda: hosts.tail(control_log("corosync")),
+        error=LabError,
     )
     _start_control_daemon("pacemakerd", ["pacemakerd"])
     if deploy_remotes is None:
@@ -806,12 +801,14 @@ def up(
                 "relation data",
                 f"{remote.unit}: remote-ip {remote.ip} is not {host.fqdn}'s lab address {host.ip}",
             )
-    wait_for(
+    procs.wait_for(
         "DC election",
         lambda: has_dc(crm_mon_xml()),
-        timeout,
-        0.5,
-        lambda: hosts.tail(control_log()),
+        timeout=timeout,
+        interval=0.5,
+        ignore=(),
+        details=lambda: hosts.tail(control_log()),
+        error=LabError,
     )
     timings["dc"] = time.monotonic() - t0
     configure_from_relations(units, credentials, settings)
@@ -849,16 +846,18 @@ def wait_idle(
         state = control_run(["crmadmin", "-q", "-S", CONTROL_NAME], check=False, timeout=10)
         return state.stdout.strip() == "S_IDLE"
 
-    wait_for(
+    procs.wait_for(
         "remote nodes online and cluster idle",
         idle,
-        timeout,
-        0.5,
-        lambda: (
+        timeout=timeout,
+        interval=0.5,
+        ignore=(),
+        details=lambda: (
             "\n".join(f"[{n}]\n{remote_log_tail(lab.host(n), 8)}" for n in names)
             + "\n[control]\n"
             + hosts.tail(control_log(), 15)
         ),
+        error=LabError,
     )
 
 
@@ -944,53 +943,3 @@ def status() -> str:
             f"processes={len(hosts.processes(host))}"
         )
     return "\n".join(lines)
-
-
-def main(argv: Sequence[str]) -> int:
-    usage = (
-        "usage: python -m tests.lab.pacemaker up|down|status|fail HOST\n"
-        "  fail HOST: ip link set eth0 down on HOST, print the fencing timeline"
-    )
-    if (
-        not argv
-        or argv[0] not in ("up", "down", "status", "fail")
-        or len(argv) != (2 if argv[0] == "fail" else 1)
-    ):
-        print(usage, file=sys.stderr)
-        return 2
-    try:
-        if argv[0] == "fail":
-            timeline = fail_and_watch(hosts.load().host(argv[1]), "manual")
-            print(timeline.render())
-            return 0
-        if argv[0] == "up":
-            t0 = time.monotonic()
-            hosts.up()
-            timings = up()
-            print(status())
-            print(
-                f"up in {time.monotonic() - t0:.1f}s "
-                + " ".join(f"{k}={v:.1f}s" for k, v in timings.items())
-            )
-        elif argv[0] == "down":
-            notes = down()
-            print("down" + (": " + "; ".join(notes) if notes else ""))
-            left = hosts.leftovers()
-            if left:
-                print("left behind: " + ", ".join(left), file=sys.stderr)
-                return 1
-        else:
-            print(status())
-    except LabError as err:
-        print(err.report(), file=sys.stderr)
-        if argv[0] == "up":
-            print(
-                "state and logs are kept; `python -m tests.lab.pacemaker down` removes the lab",
-                file=sys.stderr,
-            )
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

@@ -15,11 +15,14 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from . import settings
+
+T = TypeVar("T")
 
 
 class LabError(Exception):
@@ -182,9 +185,16 @@ def stop(name: str, timeout: float = 15.0) -> bool:
 
 
 def _wait_group_gone(pgid: int, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and _group_members(pgid):
-        time.sleep(0.1)
+    try:
+        wait_for(
+            f"process group {pgid} to exit",
+            lambda: not _group_members(pgid),
+            timeout=timeout,
+            interval=0.1,
+            ignore=(),
+        )
+    except LabError:
+        pass  # the caller signals harder
 
 
 def kill(name: str) -> bool:
@@ -223,21 +233,35 @@ def port_open(port: int, host: str = settings.IP) -> bool:
 
 def wait_for(
     what: str,
-    check,
+    check: Callable[[], T],
     *,
     timeout: float,
-    procs: Sequence[str] = (),
     interval: float = 0.3,
-):
-    """Poll check() until it returns a truthy value; fail early if a watched daemon died."""
+    ignore: tuple[type[Exception], ...] = (Exception,),
+    procs: Sequence[str] = (),
+    details: Callable[[], str] | None = None,
+    error: Callable[[str, str, str], Exception] | None = None,
+) -> T:
+    """The lab's one way to wait: call `check()` every `interval` seconds until it returns
+    something truthy, and return that.
+
+    - ignore: exceptions that mean "not yet" (by default any; the last one is named if time runs
+      out); any other exception propagates at once, and so does a `Fatal`.
+    - procs: the lab daemons (by name) the wait depends on: if one exits, fail at once with the
+      last lines of its log; on a timeout their last log lines are part of the error.
+    - details: more to say on a timeout (e.g. another daemon's log lines).
+    - error: on a timeout, `error(what, message, details)` is raised (`hosts.LabError` has that
+      shape); by default a LabError "timed out after <timeout> s waiting for <what>".
+    """
     deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
     while True:
         try:
             result = check()
-        except Exception as exc:  # noqa: BLE001 - a poll that raises is "not yet"
+        except Fatal:
+            raise
+        except ignore as exc:
             result, last_error = None, exc
-        else:
-            last_error = None
         if result:
             return result
         for name in procs:
@@ -248,13 +272,15 @@ def wait_for(
                     + log_tail(proc.log)
                 )
         if time.monotonic() > deadline:
-            detail = f" (last error: {last_error})" if last_error else ""
+            last = f" (last error: {last_error})" if last_error else ""
             logs = "".join(
                 f"\nlast lines of {p.log}:\n{log_tail(p.log)}"
                 for p in (get(n) for n in procs)
                 if p is not None
-            )
-            raise LabError(f"timed out after {timeout:.0f} s waiting for {what}{detail}{logs}")
+            ) + (details() if details else "")
+            if error is not None:
+                raise error(what, f"timed out after {timeout:.0f} s{last}", logs)
+            raise LabError(f"timed out after {timeout:.0f} s waiting for {what}{last}{logs}")
         time.sleep(interval)
 
 

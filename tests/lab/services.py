@@ -18,7 +18,6 @@ from .procs import LabError
 
 SECRETS_FILE = settings.STATE / "secrets.json"
 SERVICE_USERS = ("nova", "placement", "glance", "neutron")
-NOVA_DATABASES = ("nova_api", "nova", "nova_cell0")
 # Every hypervisor's instances_path: one directory, shared as Ceph or NFS would be.
 INSTANCES = settings.DATA / "nova" / "instances"
 # Real guests (guests.py), or no guest process at all (the benchmark's 50 instances).

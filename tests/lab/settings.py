@@ -61,16 +61,3 @@ NOVA_SERVICE_DOWN_TIME = 20
 NOVA_RPC_TIMEOUT = 60
 
 SYSTEM_PYTHON = "/usr/bin/python3"
-
-# The scenarios of the OpenStack part of the lab (the Pacemaker part has its own tests here).
-SCENARIO_FILES = (
-    "test_demo.py",
-    "test_segment_cli.py",
-    "test_host_failure.py",
-    "test_instance_restart.py",
-    "test_reinsertion.py",
-    "test_charm_tuning.py",
-    "test_fencing.py",
-    "test_failover.py",
-    "test_engine_interruption.py",
-)

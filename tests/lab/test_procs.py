@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 
 import pytest
 
@@ -27,10 +26,12 @@ def test_a_daemon_that_dies_is_named_with_its_last_log_lines():
 
 def test_stop_ends_the_whole_process_group():
     proc = procs.spawn("parent", ["sh", "-c", "sleep 300 & sleep 300; wait"])
-    deadline = time.monotonic() + 5
-    while len(procs._group_members(proc.pid)) < 2 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    members = procs._group_members(proc.pid)
+    members = procs.wait_for(
+        "the child to start",
+        lambda: found if len(found := procs._group_members(proc.pid)) >= 2 else None,
+        timeout=5,
+        interval=0.05,
+    )
     assert len(members) >= 2
     assert procs.stop("parent", timeout=5) is True
     assert not any(procs.process_exists(pid) for pid in members)

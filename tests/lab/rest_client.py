@@ -7,19 +7,18 @@ lab keeps the CLI for what a person would type and polls through this session).
 from __future__ import annotations
 
 import datetime
-import time
 from typing import Any
 
 from keystoneauth1 import session as ks_session
 from keystoneauth1.identity import v3
 
 from . import settings
-from .procs import Fatal, LabError
+from .procs import LabError, wait_for
 
 NOVA_VERSION = "2.53"  # service ids are UUIDs; forced_down/status in one PUT
 
 
-class Cloud:
+class RestClient:
     def __init__(
         self,
         password: str,
@@ -229,7 +228,13 @@ class Cloud:
     def delete_all_servers(self, timeout: float = 120) -> None:
         for server in self.servers():
             self.call("compute", "DELETE", f"/servers/{server['id']}", ok=(204, 404))
-        wait(lambda: not self.servers(), "all servers deleted", timeout)
+        wait_for(
+            "all servers deleted",
+            lambda: not self.servers(),
+            timeout=timeout,
+            interval=0.25,
+            ignore=(LabError,),
+        )
 
     # ------------------------------------------------------------------ masakari
     def ha(self, method: str, path: str, json: Any = None, ok=(200, 201, 202, 204)) -> Any:
@@ -268,23 +273,3 @@ class Cloud:
 
     def notification(self, uuid: str) -> dict:
         return self.ha("GET", f"/notifications/{uuid}")["notification"]
-
-
-def wait(check, what: str, timeout: float, interval: float = 0.25):
-    deadline = time.monotonic() + timeout
-    last_error = None
-    while True:
-        try:
-            result = check()
-            if result:
-                return result
-        except Fatal:
-            raise
-        except LabError as exc:
-            last_error = exc
-        if time.monotonic() > deadline:
-            raise LabError(
-                f"timed out after {timeout:.0f} s waiting for {what}"
-                + (f" (last error: {last_error})" if last_error else "")
-            )
-        time.sleep(interval)

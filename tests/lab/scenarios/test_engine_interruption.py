@@ -30,11 +30,11 @@ import pytest
 
 from tests.functional import scenarios as shared
 
-from . import cloud as cloudmod
-from . import deploy, hosts, procs, scenarios, services, settings
+from .. import deploy, hosts, procs, services, settings
+from .. import scenario_steps as steps
+from ..lab_cloud import LabCloud
+from ..procs import LabError
 from .conftest import SCENARIO_CONFIG
-from .lab_cloud import LabCloud
-from .procs import LabError
 
 ENGINE = "masakari-engine"
 INSTANCE_MONITOR = "masakari-instance-monitor"  # its daemon name on each hypervisor
@@ -78,16 +78,16 @@ def interruptible(admin):
 def ready(interruptible):
     """A clean lab (no servers, no segments, every hypervisor up) with the timers above; the
     failed hypervisor whole again afterwards."""
-    scenarios.reset(interruptible)
+    steps.reset(interruptible)
     yield interruptible
     heal_failed_hypervisor(interruptible)
 
 
 def heal_failed_hypervisor(admin) -> None:
-    """scenarios.fail_host stops the hypervisor's libvirtd, and masakari-instancemonitor exits
+    """scenario_steps.fail_host stops the hypervisor's libvirtd, and masakari-instancemonitor exits
     once it cannot reach libvirt (systemd restarts it in production; nothing does in the lab):
     start both again so the next scenario, or the next `up`, finds the hypervisor whole."""
-    scenarios.restore_computes(admin)
+    steps.restore_computes(admin)
     host = hosts.load().host(FAILED)
     if hosts.daemon_pid(host, INSTANCE_MONITOR) is None:
         spec = json.loads((host.dir / "daemons" / f"{INSTANCE_MONITOR}.json").read_text())
@@ -100,7 +100,7 @@ class Recovery:
     it was first seen), and the resumer's line for it. `peers` are polled along with it, so a
     recovery that moves on while the scenario waits for another is seen all the same."""
 
-    def __init__(self, admin, tl: scenarios.Timeline, uuid: str, label: str = "") -> None:
+    def __init__(self, admin, tl: steps.LiveTimeline, uuid: str, label: str = "") -> None:
         self.admin, self.tl, self.uuid = admin, tl, uuid
         self.label = label or "notification"
         self.statuses: list[tuple[float, str]] = []
@@ -129,7 +129,7 @@ class Recovery:
                 recovery.poll()
             return check()
 
-        return cloudmod.wait(polled, what, timeout, interval=interval)
+        return procs.wait_for(what, polled, timeout=timeout, interval=interval)
 
     def seen(self, status: str, after: float = 0.0) -> float | None:
         """When the notification was first seen in `status` at or after `after` (epoch)."""
@@ -166,7 +166,7 @@ class Recovery:
         return cost
 
 
-def kill_engine(tl: scenarios.Timeline, why: str) -> float:
+def kill_engine(tl: steps.LiveTimeline, why: str) -> float:
     """`kill -9` of masakari-engine (its whole process group, as the lab started it)."""
     pid = procs.get(ENGINE).pid
     if not procs.kill(ENGINE):
@@ -175,7 +175,7 @@ def kill_engine(tl: scenarios.Timeline, why: str) -> float:
     return time.time()
 
 
-def start_engine(tl: scenarios.Timeline) -> None:
+def start_engine(tl: steps.LiveTimeline) -> None:
     deploy.start_service(ENGINE)
     tl.mark(f"{ENGINE} started again (pid {procs.get(ENGINE).pid}), as its unit would")
 
@@ -194,7 +194,7 @@ def engine_tail() -> str:
 
 def engine_logged(pattern: str, since: float) -> re.Match | None:
     """The first line of masakari-engine's log since `since` (epoch) matching `pattern`."""
-    for _, line in scenarios.engine_log_lines(since):
+    for _, line in steps.engine_log_lines(since):
         match = re.search(pattern, line)
         if match:
             return match
@@ -225,7 +225,7 @@ def engine_held_before_first_step(host_uuid: str):
         client.communicate("ROLLBACK;\n", timeout=30)
 
 
-def segment_host_uuid(admin, segment: scenarios.Segment, name: str) -> str:
+def segment_host_uuid(admin, segment: steps.Segment, name: str) -> str:
     return next(h["uuid"] for h in admin.segment_hosts(segment.uuid) if h["name"] == name)
 
 
@@ -239,7 +239,7 @@ def watch(cloud: LabCloud, ids: list[str]):
     return cloud.watch_guests(ids)
 
 
-def stop_watch(tl: scenarios.Timeline, detector) -> list[str]:
+def stop_watch(tl: steps.LiveTimeline, detector) -> list[str]:
     marks, double_runs = detector.stop()
     for when, what in sorted(marks):
         print(f"       guests t+{when.timestamp() - tl.zero_wall:6.1f}s  {what}")
@@ -250,13 +250,13 @@ def stop_watch(tl: scenarios.Timeline, detector) -> list[str]:
 def test_host_recovery_survives_engine_killed_before_disable_and_after_first_evacuate(ready):
     admin = ready
     cloud = LabCloud(admin)
-    segment = scenarios.make_segment(admin, "S1", "auto", SEGMENT_HOSTS)
-    ids = scenarios.boot(admin, "ha", FAILED, count=3)
-    tl = scenarios.Timeline("engine killed twice during one host recovery (auto, 3 servers)")
+    segment = steps.make_segment(admin, "S1", "auto", SEGMENT_HOSTS)
+    ids = steps.boot(admin, "ha", FAILED, count=3)
+    tl = steps.LiveTimeline("engine killed twice during one host recovery (auto, 3 servers)")
     detector = watch(cloud, ids)
     try:
         with engine_held_before_first_step(segment_host_uuid(admin, segment, FAILED)):
-            uuid = scenarios.fail_host(admin, tl, FAILED)
+            uuid = steps.fail_host(admin, tl, FAILED)
             recovery = Recovery(admin, tl, uuid)
             recovery.wait_status("running", 60)
             # (a): `running`, nothing done: nova-compute still enabled, no step recorded.
@@ -280,10 +280,10 @@ def test_host_recovery_survives_engine_killed_before_disable_and_after_first_eva
         start_engine(tl)
         recovery.resumed(killed_b)
         recovery.wait_status("finished", 300)
-        arrived = scenarios.watch_failover(admin, tl, uuid, ids, TARGETS, timeout=120)
+        arrived = steps.watch_failover(admin, tl, uuid, ids, TARGETS, timeout=120)
     finally:
         double_runs = stop_watch(tl, detector)
-    scenarios.show_tables(segment)
+    steps.show_tables(segment)
 
     assert recovery.sequence() == ["running", "error", "running", "error", "running", "finished"]
     assert not double_runs, double_runs
@@ -314,14 +314,14 @@ def test_charm_restart_mid_host_recovery_and_engine_killed_mid_instance_restart(
     admin = ready
     sec = services.load_secrets()
     cloud = LabCloud(admin)
-    segment = scenarios.make_segment(admin, "S1", "auto", SEGMENT_HOSTS)
-    (evacuated,) = scenarios.boot(admin, "ha", FAILED)
-    (restarted,) = scenarios.boot(admin, "vm", VM_HOST)
-    tl = scenarios.Timeline("the charm restarts masakari-engine during a host recovery")
+    segment = steps.make_segment(admin, "S1", "auto", SEGMENT_HOSTS)
+    (evacuated,) = steps.boot(admin, "ha", FAILED)
+    (restarted,) = steps.boot(admin, "vm", VM_HOST)
+    tl = steps.LiveTimeline("the charm restarts masakari-engine during a host recovery")
     detector = watch(cloud, [evacuated, restarted])
     try:
         with engine_held_before_first_step(segment_host_uuid(admin, segment, FAILED)):
-            uuid = scenarios.fail_host(admin, tl, FAILED)
+            uuid = steps.fail_host(admin, tl, FAILED)
             host = Recovery(admin, tl, uuid, "host notification")
             host.wait_status("running", 60)
             engine = procs.get(ENGINE).pid
@@ -352,7 +352,10 @@ def test_charm_restart_mid_host_recovery_and_engine_killed_mid_instance_restart(
             return found[0]["notification_uuid"] if found else None
 
         vm = Recovery(
-            admin, tl, cloudmod.wait(notified, "the VM notification", 60, 0.2), "VM notification"
+            admin,
+            tl,
+            procs.wait_for("the VM notification", notified, timeout=60, interval=0.2),
+            "VM notification",
         )
         vm.peers, host.peers = [host], [vm]
 
@@ -370,7 +373,7 @@ def test_charm_restart_mid_host_recovery_and_engine_killed_mid_instance_restart(
         vm.resumed(killed)
         host.wait_status("finished", 300)
         vm.wait_status("finished", 300)
-        scenarios.watch_failover(admin, tl, uuid, [evacuated], TARGETS, timeout=120)
+        steps.watch_failover(admin, tl, uuid, [evacuated], TARGETS, timeout=120)
         new_pid = vm.wait(
             "a new qemu process", lambda: cloud.instance_process(restarted, VM_HOST), 60
         )
@@ -384,7 +387,7 @@ def test_charm_restart_mid_host_recovery_and_engine_killed_mid_instance_restart(
     tl.mark(f"nova actions on vm: {', '.join(actions)}; qemu pid {new_pid} (was {pid})")
     assert actions.count("start") == 1 and actions[-1] == "start"
     assert not evacuations(cloud, restarted, tl.zero_wall)
-    assert scenarios.host_of(admin.server(restarted)) == VM_HOST and new_pid != pid
+    assert steps.host_of(admin.server(restarted)) == VM_HOST and new_pid != pid
     print(
         f"  charm restart -> host notification finished: "
         f"{host.seen('finished') - charm_restart:.1f} s; "

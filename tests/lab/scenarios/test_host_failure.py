@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from . import scenarios, settings
+from .. import scenario_steps, settings
 
 FAILED = settings.FAILED_HOST
 RESERVED = settings.RESERVED_HOST
@@ -50,27 +50,27 @@ CASES = {
 def test_host_failure_recovery(clean, name):
     case = CASES[name]
     admin = clean
-    tl = scenarios.Timeline(f"host failure: {name}")
-    segment = scenarios.make_segment(
+    tl = scenario_steps.LiveTimeline(f"host failure: {name}")
+    segment = scenario_steps.make_segment(
         admin, "S1", case.method, [OTHER, FAILED, RESERVED], reserved=case.reserved
     )
     for host in case.disabled:
         admin.set_compute_service(host, status="disabled", disabled_reason="lab: no capacity")
-    ids = scenarios.boot(admin, "vm", FAILED, count=2)
+    ids = scenario_steps.boot(admin, "vm", FAILED, count=2)
     tl.mark(
         f"segment {case.method} (reserved: {', '.join(case.reserved) or 'none'}; "
         f"disabled: {', '.join(case.disabled) or 'none'}); 2 servers ACTIVE on {FAILED}"
     )
 
-    uuid = scenarios.fail_host(admin, tl, FAILED)
+    uuid = scenario_steps.fail_host(admin, tl, FAILED)
     if case.targets:
-        arrived = scenarios.watch_failover(admin, tl, uuid, ids, set(case.targets))
+        arrived = scenario_steps.watch_failover(admin, tl, uuid, ids, set(case.targets))
         assert set(arrived.values()) <= case.targets
     else:
         # error, re-run once after retry-interval, then failed.
-        scenarios.watch_failover(admin, tl, uuid, [], set(), want=("failed",), timeout=300)
-        assert {scenarios.host_of(admin.server(i)) for i in ids} == {FAILED}
-    scenarios.show_tables(segment)
+        scenario_steps.watch_failover(admin, tl, uuid, [], set(), want=("failed",), timeout=300)
+        assert {scenario_steps.host_of(admin.server(i)) for i in ids} == {FAILED}
+    scenario_steps.show_tables(segment)
 
     failed_service = admin.compute_service(FAILED)
     assert failed_service["state"] == "down"
@@ -87,23 +87,25 @@ def test_host_failure_recovery(clean, name):
 def test_disable_blocks_without_forced_down(clean):
     """Masakari 14 never forces the failed service down: its disable call then waits for
     Nova's RPC timeout, and evacuation needs a wait past Nova's service_down_time."""
-    from . import deploy, services
+    from .. import deploy, services
 
     admin = clean
     # Longer than Nova's service_down_time (20 s here), or Nova refuses to evacuate.
     deploy.change_config(admin, services.load_secrets(), **{"evacuation-delay": 25})
     try:
-        segment = scenarios.make_segment(admin, "S1", "auto", [OTHER, FAILED, RESERVED])
-        ids = scenarios.boot(admin, "vm", FAILED, count=1)
-        tl = scenarios.Timeline("host failure without forced down (monitor without fencing)")
-        uuid = scenarios.fail_host(admin, tl, FAILED, force_down=False)
-        scenarios.watch_failover(admin, tl, uuid, ids, {RESERVED, OTHER})
-        timings = scenarios.engine_timings(tl.zero_wall)
+        segment = scenario_steps.make_segment(admin, "S1", "auto", [OTHER, FAILED, RESERVED])
+        ids = scenario_steps.boot(admin, "vm", FAILED, count=1)
+        tl = scenario_steps.LiveTimeline(
+            "host failure without forced down (monitor without fencing)"
+        )
+        uuid = scenario_steps.fail_host(admin, tl, FAILED, force_down=False)
+        scenario_steps.watch_failover(admin, tl, uuid, ids, {RESERVED, OTHER})
+        timings = scenario_steps.engine_timings(tl.zero_wall)
         print(
             f"disable call {timings.get('disable', -1):.1f} s (Nova rpc_response_timeout "
             f"{settings.NOVA_RPC_TIMEOUT} s), then wait {timings.get('wait', -1):.1f} s"
         )
-        scenarios.show_tables(segment)
+        scenario_steps.show_tables(segment)
         # Blocked on the RPC to the dead compute: far longer than a forced-down disable.
         assert timings["disable"] > 10
         assert admin.compute_service(FAILED)["status"] == "disabled"

@@ -3,7 +3,7 @@ through the keystone catalog, type instance-ha) with python-masakariclient's OSC
 
 from __future__ import annotations
 
-from .scenarios import SEGMENT_HOST_COLUMNS, openstack
+from ..scenario_steps import SEGMENT_HOST_COLUMNS, openstack
 
 
 def table(text: str) -> list[dict[str, str]]:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from . import scenarios, settings
+from .. import scenario_steps, settings
 
 
 def test_server_comes_back_on_the_reserved_host(clean):
-    scenarios.demo()  # raises, naming the difference, if the guide's outcome is not met
+    scenario_steps.demo()  # raises, naming the difference, if the guide's outcome is not met
     server = clean.servers(name="^focal-1$")[0]
-    assert scenarios.host_of(server) == settings.RESERVED_HOST
+    assert scenario_steps.host_of(server) == settings.RESERVED_HOST
     assert server["status"] == "ACTIVE"

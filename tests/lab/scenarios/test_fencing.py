@@ -9,6 +9,7 @@ tests/lab/recorded/.
 
 from __future__ import annotations
 
+import datetime
 import os
 import shutil
 import time
@@ -17,11 +18,12 @@ from pathlib import Path
 import pytest
 
 from tests.functional.cloud import FenceEvent, parse_fence_history
+from tests.functional.scenarios import Timeline
 
-from . import hosts, maas_emulator, pacemaker
-from .hosts import LabError
+from .. import hosts, maas_emulator, pacemaker, procs
+from ..hosts import LabError
 
-RECORDED = Path(__file__).parent / "recorded"
+RECORDED = Path(__file__).parents[1] / "recorded"
 
 
 # --------------------------------------------------------------------------- the lab
@@ -52,7 +54,7 @@ def lab(admin):
             shutil.copy(path, RECORDED / path.name)
 
 
-def check_fence_order(timeline: pacemaker.Timeline, latency: float) -> None:
+def check_fence_order(timeline: Timeline, latency: float) -> None:
     """Offline/unclean, fence requested, powered off, and only then fence confirmed."""
     print("\n" + timeline.render())
     injected = timeline.marks[0][0]
@@ -67,8 +69,10 @@ def check_fence_order(timeline: pacemaker.Timeline, latency: float) -> None:
     )
     assert injected < offline <= fenced
     assert injected < requested <= power_off_requested
-    assert powered_off - power_off_requested >= latency - 0.1  # the BMC's delay was honoured
-    assert powered_off < confirmed <= fenced + 0.3  # never confirmed before the power is off
+    # the BMC's delay was honoured
+    assert (powered_off - power_off_requested).total_seconds() >= latency - 0.1
+    # never confirmed before the power is off
+    assert powered_off < confirmed <= fenced + datetime.timedelta(seconds=0.3)
     assert timeline.first("MAAS powered_on") > powered_off
     assert timeline.first("rejoined") > fenced
 
@@ -115,7 +119,14 @@ def test_lab_hosts_are_namespaced_and_named(lab):
         seen = hosts.run(lab.hosts[0], ["crm_mon", "-X"], check=False)
         return seen if (seen.returncode, seen.stderr) == (0, "") else None
 
-    seen = pacemaker.wait_for("a clean crm_mon -X on a hypervisor", clean_answer, 15, 0.5)
+    seen = procs.wait_for(
+        "a clean crm_mon -X on a hypervisor",
+        clean_answer,
+        timeout=15,
+        interval=0.5,
+        ignore=(),
+        error=LabError,
+    )
     states = pacemaker.node_states(seen.stdout)
     assert all(
         states[h.fqdn]["type"] == "remote" and states[h.fqdn]["online"] == "true"
@@ -129,8 +140,8 @@ def test_link_down_is_fenced_through_maas_and_host_rejoins(lab):
     host = lab.host("virt-node-01.maas")
     timeline = pacemaker.fail_and_watch(host, "link-down")
     check_fence_order(timeline, maas_emulator.DEFAULT_POWER_OFF_LATENCY)
-    assert timeline.first("fence confirmed") - timeline.marks[0][0] < 45
-    events = fence_events("link-down", timeline.t0)
+    assert (timeline.first("fence confirmed") - timeline.marks[0][0]).total_seconds() < 45
+    events = fence_events("link-down", timeline.t0.timestamp())
     assert [(e.status, e.action) for e in events] == [("success", "reboot")]
     assert events[0].target == host.fqdn
     assert hosts.daemon_pid(host, pacemaker.REMOTE_SERVICE)  # booted again
@@ -144,7 +155,9 @@ def test_slow_bmc_12s_fence_waits_for_power_off(lab):
     finally:
         maas_emulator.set_faults(power_off_latency=maas_emulator.DEFAULT_POWER_OFF_LATENCY)
     check_fence_order(timeline, 12)
-    assert timeline.first("fence confirmed") - timeline.first("fence requested") >= 12
+    assert (
+        timeline.first("fence confirmed") - timeline.first("fence requested")
+    ).total_seconds() >= 12
 
 
 def test_maas_503_for_a_while_is_retried_until_power_off(lab):
@@ -155,10 +168,10 @@ def test_maas_503_for_a_while_is_retried_until_power_off(lab):
     answered_503 = [t for t, what in timeline.marks if what == "MAAS answered_503"]
     assert answered_503 and max(answered_503) < timeline.first("MAAS power_off_requested")
     assert timeline.first("fence attempt failed") < timeline.first("fence confirmed")
-    statuses = [e.status for e in fence_events("maas-503", timeline.t0)]
+    statuses = [e.status for e in fence_events("maas-503", timeline.t0.timestamp())]
     assert statuses[0] == "success" and "failed" in statuses[1:]  # newest first
     # Recorded while MAAS still answered 503: failed attempts and the retry in progress.
-    failing = fence_events("maas-503-while-failing", timeline.t0)
+    failing = fence_events("maas-503-while-failing", timeline.t0.timestamp())
     assert all(e.target == host.fqdn for e in failing)
     assert "failed" in {e.status for e in failing}
     assert "success" not in {e.status for e in failing}
@@ -187,12 +200,12 @@ def test_host_that_never_comes_back_is_reported(lab):
     print("\n" + timeline.render())
     [on_requested] = [
         e["t"]
-        for e in maas_emulator.events(timeline.t0)
+        for e in maas_emulator.events(timeline.t0.timestamp())
         if e["event"] == "power_on_requested" and e["machine"] == host.short
     ][1:]
     [booted] = [
         e["t"]
-        for e in maas_emulator.events(timeline.t0)
+        for e in maas_emulator.events(timeline.t0.timestamp())
         if e["event"] == "powered_on" and e["machine"] == host.short
     ]
     assert booted - on_requested >= 3
@@ -211,10 +224,13 @@ def test_fence_that_fails_is_reported_with_the_plugin_log(lab):
     assert "fence attempt failed" in err.value.message  # the timeline so far
     print("\n" + err.value.report())
     # MAAS is back: Pacemaker's next retry fences the host, which then rejoins.
-    pacemaker.wait_for(
+    procs.wait_for(
         "fence after MAAS is back",
         lambda: pacemaker.node_states().get(host.fqdn, {}).get("unclean") == "false",
-        60,
+        timeout=60,
+        interval=0.5,
+        ignore=(),
+        error=LabError,
     )
     assert hosts.power_state(host) == "on"  # reset: powered off, then on again
     pacemaker.wait_rejoin(host, timeout=60)

@@ -1,4 +1,5 @@
-"""Failure scenarios on the lab, each printed as a timeline.
+"""The steps the lab's scenarios are made of (reset, segments, servers, failure injection,
+watching a recovery, the engine's log) and the demo, each scenario printed as a timeline.
 
 The engine scenarios inject a host failure as the suite's monitors report it: the failed
 hypervisor's nova-compute and guests are killed and its service forced down in Nova (what the
@@ -8,6 +9,7 @@ with masakari-hostmonitor's payload is sent. The demo fails the host as the guid
 
 from __future__ import annotations
 
+import datetime
 import os
 import re
 import subprocess
@@ -15,46 +17,47 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from . import cloud as cloudmod
-from . import double_run, lab, procs, services, settings
+from tests.functional.scenarios import Timeline
+
+from . import double_run, lab, procs, rest_client, services, settings
 from .procs import Fatal, LabError
 
 HOST_DOWN_PAYLOAD = {"event": "STOPPED", "host_status": "NORMAL", "cluster_status": "OFFLINE"}
-FINAL = ("finished", "failed", "ignored", "error")
 HOST_MONITOR = "masakari-host-monitor"  # the daemon (and its log) on each hypervisor
 SEGMENT_HOST_COLUMNS = ["-c", "name", "-c", "reserved", "-c", "on_maintenance"]
 SERVICE_COLUMNS = ["-c", "Host", "-c", "Status", "-c", "State", "--service", "nova-compute"]
 
 
-class Timeline:
-    """Prints each step with the seconds since the scenario began (or since the failure)."""
+class LiveTimeline(Timeline):
+    """The shared Timeline, printed step by step: each mark with the seconds since the scenario
+    began, or since the failure once `failure()` was called (t0 is then the failure)."""
 
     def __init__(self, title: str) -> None:
-        self.t0 = time.monotonic()
+        super().__init__(title, datetime.datetime.now(datetime.timezone.utc))
+        self.began = time.monotonic()
         self.zero: float | None = None
         self.zero_wall = time.time()
-        self.events: list[tuple[float, str]] = []
+        self.events: list[tuple[float, str]] = []  # (seconds, what) as printed
         print(f"\n=== {title}", flush=True)
 
     def failure(self, what: str) -> None:
         self.zero = time.monotonic()
         self.zero_wall = time.time()
+        self.t0 = datetime.datetime.fromtimestamp(self.zero_wall, datetime.timezone.utc)
         self.mark(what)
-
-    def since_failure(self) -> float:
-        return time.monotonic() - (self.zero if self.zero is not None else self.t0)
 
     def mark(self, what: str) -> float:
         now = time.monotonic()
-        rel = now - (self.zero if self.zero is not None else self.t0)
+        rel = now - (self.zero if self.zero is not None else self.began)
         label = "t+" if self.zero is not None else "  "
         self.events.append((rel, what))
+        self.add(datetime.datetime.now(datetime.timezone.utc), what)
         print(f"{time.strftime('%H:%M:%S')} {label}{rel:6.1f}s  {what}", flush=True)
         return rel
 
 
-def admin_cloud() -> cloudmod.Cloud:
-    return cloudmod.Cloud(services.load_secrets()["admin"])
+def admin_cloud() -> rest_client.RestClient:
+    return rest_client.RestClient(services.load_secrets()["admin"])
 
 
 def openstack(*args: str, show: bool = True, check: bool = True) -> str:
@@ -79,7 +82,7 @@ def openstack(*args: str, show: bool = True, check: bool = True) -> str:
 
 
 # ---------------------------------------------------------------- lab state
-def restore_computes(admin: cloudmod.Cloud) -> None:
+def restore_computes(admin: rest_client.RestClient) -> None:
     """Every hypervisor running, enabled, not forced down, up."""
     for host in settings.COMPUTE_HOSTS:
         lab.start_compute(host)
@@ -93,11 +96,17 @@ def restore_computes(admin: cloudmod.Cloud) -> None:
     )
 
 
-def reset(admin: cloudmod.Cloud) -> None:
+def reset(admin: rest_client.RestClient) -> None:
     """No servers, no segments, every hypervisor healthy."""
     admin.delete_all_servers()
     end_stale_notifications()
-    cloudmod.wait(lambda: _segments_deletable(admin), "segments deletable", 120, interval=1)
+    procs.wait_for(
+        "segments deletable",
+        lambda: _segments_deletable(admin),
+        timeout=120,
+        interval=1,
+        ignore=(LabError,),
+    )
     restore_computes(admin)
 
 
@@ -124,7 +133,7 @@ def end_stale_notifications() -> None:
             )
 
 
-def _segments_deletable(admin: cloudmod.Cloud) -> bool:
+def _segments_deletable(admin: rest_client.RestClient) -> bool:
     # A segment with unfinished notifications is "in use" (409) until they end.
     try:
         admin.delete_all_segments()
@@ -145,7 +154,7 @@ class Segment:
 
 
 def make_segment(
-    admin: cloudmod.Cloud,
+    admin: rest_client.RestClient,
     name: str,
     method: str,
     hosts: Iterable[str],
@@ -177,7 +186,7 @@ def make_segment(
 
 
 def boot(
-    admin: cloudmod.Cloud,
+    admin: rest_client.RestClient,
     name: str,
     host: str,
     count: int = 1,
@@ -197,7 +206,13 @@ def boot(
             )
         return all(s["status"] == "ACTIVE" for s in servers)
 
-    cloudmod.wait(active, f"{count} server(s) ACTIVE on {host}", timeout)
+    procs.wait_for(
+        f"{count} server(s) ACTIVE on {host}",
+        active,
+        timeout=timeout,
+        interval=0.25,
+        ignore=(LabError,),
+    )
     return ids
 
 
@@ -206,7 +221,9 @@ def host_of(server: dict) -> str:
 
 
 # ---------------------------------------------------------------- failure injection
-def fail_host(admin: cloudmod.Cloud, tl: Timeline, host: str, force_down: bool = True) -> str:
+def fail_host(
+    admin: rest_client.RestClient, tl: LiveTimeline, host: str, force_down: bool = True
+) -> str:
     """Kill the hypervisor's nova-compute and its guests (its libvirt), force the service down,
     notify Masakari; the notification's uuid."""
     from . import guests, hosts
@@ -228,7 +245,9 @@ def fail_host(admin: cloudmod.Cloud, tl: Timeline, host: str, force_down: bool =
     return notification["notification_uuid"]
 
 
-def link_down(admin: cloudmod.Cloud, tl: Timeline, host: str, timeout: float = 180) -> str:
+def link_down(
+    admin: rest_client.RestClient, tl: LiveTimeline, host: str, timeout: float = 180
+) -> str:
     """The guide's failure: `ip link set eth0 down` on the hypervisor. Nothing else is done by
     hand: marks what Pacemaker, STONITH and the host monitor do until Masakari has the
     notification; returns its uuid."""
@@ -270,7 +289,13 @@ def link_down(admin: cloudmod.Cloud, tl: Timeline, host: str, timeout: float = 1
         return None
 
     try:
-        return cloudmod.wait(notified, f"a notification for {host}", timeout, interval=0.5)
+        return procs.wait_for(
+            f"a notification for {host}",
+            notified,
+            timeout=timeout,
+            interval=0.5,
+            ignore=(LabError,),
+        )
     except LabError as error:
         # The marks printed so far show the last step reached; the surviving monitors say why
         # they sent nothing (a refused notification, a fence still pending or failed).
@@ -284,8 +309,8 @@ def link_down(admin: cloudmod.Cloud, tl: Timeline, host: str, timeout: float = 1
 
 
 def wait_notification(
-    admin: cloudmod.Cloud,
-    tl: Timeline,
+    admin: rest_client.RestClient,
+    tl: LiveTimeline,
     uuid: str,
     want: Iterable[str] = ("finished",),
     timeout: float = 600,
@@ -300,8 +325,12 @@ def wait_notification(
             tl.mark(f"notification {status}")
         return status if status in want or status in ("failed", "ignored") else None
 
-    status = cloudmod.wait(
-        done, f"notification {uuid} to reach {'/'.join(want)}", timeout, interval=0.5
+    status = procs.wait_for(
+        f"notification {uuid} to reach {'/'.join(want)}",
+        done,
+        timeout=timeout,
+        interval=0.5,
+        ignore=(LabError,),
     )
     if status not in want:
         raise LabError(
@@ -311,29 +340,9 @@ def wait_notification(
     return status
 
 
-def wait_servers_on(
-    admin: cloudmod.Cloud, tl: Timeline, ids: list[str], hosts: set[str], timeout: float = 300
-) -> dict[str, str]:
-    """Wait until every server is ACTIVE on one of hosts; mark each arrival."""
-    arrived: dict[str, str] = {}
-
-    def check() -> bool:
-        for server_id in ids:
-            if server_id in arrived:
-                continue
-            server = admin.server(server_id)
-            if server["status"] == "ACTIVE" and host_of(server) in hosts:
-                arrived[server_id] = host_of(server)
-                tl.mark(f"server {server['name']} ACTIVE on {host_of(server)}")
-        return len(arrived) == len(ids)
-
-    cloudmod.wait(check, f"servers ACTIVE on {', '.join(sorted(hosts))}", timeout)
-    return arrived
-
-
 def watch_failover(
-    admin: cloudmod.Cloud,
-    tl: Timeline,
+    admin: rest_client.RestClient,
+    tl: LiveTimeline,
     uuid: str,
     ids: list[str],
     hosts: set[str],
@@ -365,12 +374,13 @@ def watch_failover(
         return current in want and len(arrived) == len(ids)
 
     try:
-        cloudmod.wait(
-            check,
+        procs.wait_for(
             f"notification {'/'.join(want)} and {len(ids)} server(s) ACTIVE "
             f"on {', '.join(sorted(hosts))}",
-            timeout,
+            check,
+            timeout=timeout,
             interval=0.5,
+            ignore=(LabError,),
         )
     finally:
         for rel, text in engine_steps(tl):
@@ -397,8 +407,6 @@ _STAMP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+) ")
 
 
 def _log_time(stamp: str) -> float:
-    import datetime
-
     return datetime.datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S.%f").timestamp()
 
 
@@ -412,7 +420,7 @@ def engine_log_lines(since_wall: float) -> list[tuple[float, str]]:
     return lines
 
 
-def engine_steps(tl: Timeline) -> list[tuple[float, str]]:
+def engine_steps(tl: LiveTimeline) -> list[tuple[float, str]]:
     """masakari-engine's recovery steps since the failure, relative to it."""
     steps = []
     for t, line in engine_log_lines(tl.zero_wall):
@@ -455,7 +463,7 @@ def demo() -> None:
     """The guide's reserved_host example: a server on virt-node-02.maas, its hypervisor fails,
     the server comes back on the reserved host virt-node-01.maas."""
     admin = admin_cloud()
-    tl = Timeline("demo: reserved_host failover (as in the guide's example)")
+    tl = LiveTimeline("demo: reserved_host failover (as in the guide's example)")
     reset(admin)
     tl.mark("lab reset: no servers, no segments, all hypervisors up")
     segment = make_segment(
@@ -500,7 +508,7 @@ def demo() -> None:
 
 
 def check_reserved_host_outcome(
-    admin: cloudmod.Cloud, segment: Segment, failed: str, reserved: str
+    admin: rest_client.RestClient, segment: Segment, failed: str, reserved: str
 ) -> None:
     """The guide's outcome; raises LabError naming what differs."""
     problems = []

@@ -3,7 +3,7 @@ engine's measured wait after disabling the failed host follows `evacuation-delay
 
 from __future__ import annotations
 
-from . import deploy, scenarios, services, settings
+from .. import deploy, scenario_steps, services, settings
 
 FAILED = settings.FAILED_HOST
 
@@ -12,13 +12,15 @@ def failover_wait(admin, delay: int) -> float:
     deploy.change_config(admin, services.load_secrets(), **{"evacuation-delay": delay})
     conf = open("/etc/masakari/masakari.conf").read()
     assert f"wait_period_after_service_update = {delay}\n" in conf
-    scenarios.reset(admin)
-    scenarios.make_segment(admin, "S1", "auto", ["virt-node-01.maas", FAILED, "virt-node-10.maas"])
-    ids = scenarios.boot(admin, "vm", FAILED)
-    tl = scenarios.Timeline(f"charm config evacuation-delay={delay}")
-    uuid = scenarios.fail_host(admin, tl, FAILED)
-    scenarios.watch_failover(admin, tl, uuid, ids, {"virt-node-01.maas", "virt-node-10.maas"})
-    wait = scenarios.engine_timings(tl.zero_wall)["wait"]
+    scenario_steps.reset(admin)
+    scenario_steps.make_segment(
+        admin, "S1", "auto", ["virt-node-01.maas", FAILED, "virt-node-10.maas"]
+    )
+    ids = scenario_steps.boot(admin, "vm", FAILED)
+    tl = scenario_steps.LiveTimeline(f"charm config evacuation-delay={delay}")
+    uuid = scenario_steps.fail_host(admin, tl, FAILED)
+    scenario_steps.watch_failover(admin, tl, uuid, ids, {"virt-node-01.maas", "virt-node-10.maas"})
+    wait = scenario_steps.engine_timings(tl.zero_wall)["wait"]
     tl.mark(f"engine waited {wait:.1f} s after disabling {FAILED}")
     return wait
 

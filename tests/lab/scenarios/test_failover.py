@@ -21,10 +21,9 @@ import pytest
 from tests.functional import scenarios as shared
 from tests.functional.scenarios import FailoverScenarios
 
-from . import hosts, maas_emulator, pacemaker, settings
-from . import scenarios as lab_scenarios
-from .lab_cloud import LabCloud, configure_monitors
-from .procs import LabError
+from .. import hosts, maas_emulator, pacemaker, scenario_steps, settings
+from ..lab_cloud import LabCloud, configure_monitors
+from ..procs import LabError, wait_for
 
 SEGMENT = "S1"
 # A slow BMC: long enough for the evacuated guest to boot and write while the old one runs.
@@ -35,8 +34,8 @@ BMC_DELAY = 20
 class TestSharedFailoverScenarios(FailoverScenarios, unittest.TestCase):
     @classmethod
     def setUpClass(cls) -> None:
-        admin = lab_scenarios.admin_cloud()
-        lab_scenarios.reset(admin)
+        admin = scenario_steps.admin_cloud()
+        scenario_steps.reset(admin)
         cls.cloud = LabCloud(admin)
         cls.scenario_options = {"segment-name": SEGMENT}
         super().setUpClass()
@@ -56,7 +55,7 @@ class KillRemotedCloud(LabCloud):
 @pytest.fixture
 def cloud(admin):
     """A clean lab (no servers, no segments, every hypervisor up) with segment S1."""
-    lab_scenarios.reset(admin)
+    scenario_steps.reset(admin)
     lab_cloud = LabCloud(admin)
     reserved = sorted(lab_cloud.compute_hosts())[-1]
     shared.ensure_segment(lab_cloud, SEGMENT, "auto", lab_cloud.compute_hosts(), reserved)
@@ -110,12 +109,12 @@ def test_refused_notification_is_reported_with_the_monitors_log(clean):
     """A failed host Masakari does not know (in no segment): its notification is refused, and
     the lab names the step that never came with what the surviving monitors logged."""
     host = settings.FAILED_HOST
-    tl = lab_scenarios.Timeline(f"link down on {host}, which is in no segment")
+    tl = scenario_steps.LiveTimeline(f"link down on {host}, which is in no segment")
     try:
         with pytest.raises(LabError) as raised:
             # Pacemaker alone may take ~40 s to see the host lost (seen when its remote
             # connection was still starting after an earlier scenario's reboot).
-            lab_scenarios.link_down(clean, tl, host, timeout=120)
+            scenario_steps.link_down(clean, tl, host, timeout=120)
     finally:
         LabCloud(clean).restore_host(host)
     message = str(raised.value)
@@ -149,12 +148,12 @@ def test_fence_confirmed_driver_waits_for_the_power_off_where_upstreams_does_not
         with pytest.raises(shared.ScenarioFailed) as failed:
             fail_and_recover(cloud, "auto", "ha-upstream-driver")
         print(f"\nwith the default driver, as expected:\n{failed.value}")
-        fence = shared.wait_until(
-            cloud,
+        fence = wait_for(
             f"the power-off of {host}",
             lambda: shared.first_fence(cloud.fencing_history(host), t0),
-            120,
-            1,
+            timeout=120,
+            interval=1,
+            ignore=(),
         )
         server_id = cloud.ensure_instance("ha-upstream-driver", host)  # found, not booted
         [evacuated] = shared.evacuations_since(cloud, server_id, t0)

@@ -8,13 +8,14 @@ on its own hypervisor, with a new qemu process. Without the HA_Enabled property 
 
 from __future__ import annotations
 
-from . import deploy, guests, hosts, scenarios, services
+from .. import deploy, guests, hosts, scenario_steps, services
+from ..procs import LabError, wait_for
 
 HOST = "virt-node-10.maas"
 SEGMENT_HOSTS = ["virt-node-01.maas", "virt-node-02.maas", HOST]
 
 
-def kill_guest(admin, tl: scenarios.Timeline, server_id: str) -> tuple[int, str]:
+def kill_guest(admin, tl: scenario_steps.LiveTimeline, server_id: str) -> tuple[int, str]:
     """The guide's commands inside the hypervisor: pgrep, then pkill; the pid killed and the
     VM notification masakari-instancemonitor sent for it."""
     host = hosts.load().host(HOST)
@@ -31,21 +32,23 @@ def kill_guest(admin, tl: scenarios.Timeline, server_id: str) -> tuple[int, str]
                 return n["notification_uuid"]
         return None
 
-    return int(pid), scenarios.cloudmod.wait(notified, "the VM notification", 60, interval=0.2)
+    return int(pid), wait_for(
+        "the VM notification", notified, timeout=60, interval=0.2, ignore=(LabError,)
+    )
 
 
 def test_guides_restart_check_restarts_the_server_on_its_host(clean):
     admin = clean
-    scenarios.make_segment(admin, "S1", "auto", SEGMENT_HOSTS)
-    (server_id,) = scenarios.boot(admin, "focal-1", HOST, ha_enabled=False)
-    scenarios.openstack("server", "set", "--property", "HA_Enabled=True", "focal-1")
-    tl = scenarios.Timeline("instance failure: the guide's restart check")
+    scenario_steps.make_segment(admin, "S1", "auto", SEGMENT_HOSTS)
+    (server_id,) = scenario_steps.boot(admin, "focal-1", HOST, ha_enabled=False)
+    scenario_steps.openstack("server", "set", "--property", "HA_Enabled=True", "focal-1")
+    tl = scenario_steps.LiveTimeline("instance failure: the guide's restart check")
     pid, uuid = kill_guest(admin, tl, server_id)
-    scenarios.watch_failover(admin, tl, uuid, [server_id], {HOST})
+    scenario_steps.watch_failover(admin, tl, uuid, [server_id], {HOST})
     actions = admin.server_actions(server_id)
     tl.mark(f"nova actions on focal-1: {', '.join(actions)}")
     assert actions[-1] == "start"
-    assert scenarios.host_of(admin.server(server_id)) == HOST
+    assert scenario_steps.host_of(admin.server(server_id)) == HOST
     name = admin.server(server_id)["OS-EXT-SRV-ATTR:instance_name"]
     [new_pid] = guests.shell(
         hosts.load().host(HOST), ["pgrep", "-f", f"guest={name}"]
@@ -60,13 +63,13 @@ def test_server_without_ha_property_is_left_alone(clean):
     try:
         conf = open("/etc/masakari/masakari.conf").read()
         assert "process_all_instances = False" in conf
-        scenarios.make_segment(admin, "S1", "auto", SEGMENT_HOSTS)
-        (server_id,) = scenarios.boot(admin, "plain-1", HOST, ha_enabled=False)
-        tl = scenarios.Timeline(
+        scenario_steps.make_segment(admin, "S1", "auto", SEGMENT_HOSTS)
+        (server_id,) = scenario_steps.boot(admin, "plain-1", HOST, ha_enabled=False)
+        tl = scenario_steps.LiveTimeline(
             "instance failure: server without HA_Enabled, evacuate-all-instances=false"
         )
         _, uuid = kill_guest(admin, tl, server_id)
-        scenarios.wait_notification(admin, tl, uuid)
+        scenario_steps.wait_notification(admin, tl, uuid)
         actions = admin.server_actions(server_id)
         tl.mark(f"nova actions on plain-1: {', '.join(actions)}")
         assert "start" not in actions

@@ -1,0 +1,1 @@
+"""The lab's live scenarios: each needs the running lab (`python -m tests.lab test`)."""

@@ -1,0 +1,65 @@
+"""Fixtures of the live scenarios: the lab is brought up once per session and deployed with
+the scenarios' faster recovery settings; every scenario starts from a clean lab."""
+
+from __future__ import annotations
+
+import pytest
+
+# The order the scenarios run in: the README's demo first, the engine scenarios, then the whole
+# chain (fencing, the shared suite's failovers). A file not named here runs after these.
+RUN_ORDER = (
+    "test_demo.py",
+    "test_segment_cli.py",
+    "test_host_failure.py",
+    "test_instance_restart.py",
+    "test_reinsertion.py",
+    "test_charm_tuning.py",
+    "test_fencing.py",
+    "test_failover.py",
+    "test_engine_interruption.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        name = item.path.name
+        return RUN_ORDER.index(name) if name in RUN_ORDER else len(RUN_ORDER)
+
+    items.sort(key=rank)  # stable: each file's tests keep their order
+
+
+# Faster recovery for the scenarios. Safe because every injected host failure forces the
+# nova-compute service down first (as the suite's host monitor does after fencing), so Nova
+# needs no wait before it accepts evacuations. Restored to the charm's defaults afterwards.
+SCENARIO_CONFIG = {
+    "evacuation-delay": 5,  # wait_period_after_service_update
+    "evacuation-timeout": 30,  # per-instance evacuation confirmation (fallback cases)
+    "retry-interval": 15,  # re-run of notifications left in error
+    # A host failed again within this of its last failure is refused as a duplicate: the
+    # scenarios fail hosts again within a minute.
+    "duplicate-notification-window": 20,
+}
+
+
+@pytest.fixture(scope="session")
+def admin():
+    from .. import deploy, lab, scenario_steps, services
+
+    lab.up()
+    cloud = scenario_steps.admin_cloud()
+    deploy.deploy(cloud, services.load_secrets(), config=SCENARIO_CONFIG)
+    yield cloud
+    deploy.deploy(
+        scenario_steps.admin_cloud(),
+        services.load_secrets(),
+        config=dict.fromkeys(SCENARIO_CONFIG),
+    )
+
+
+@pytest.fixture
+def clean(admin):
+    """Every scenario starts with no servers, no segments and healthy hypervisors."""
+    from .. import scenario_steps
+
+    scenario_steps.reset(admin)
+    return admin
