@@ -16,6 +16,7 @@ RUN_ORDER = (
     "test_charm_tuning.py",
     "test_fencing.py",
     "test_failover.py",
+    "test_engine_interruption.py",
 )
 
 
