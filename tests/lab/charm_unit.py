@@ -18,6 +18,10 @@ from pathlib import Path
 from .procs import LabError
 
 
+class ActionRefused(LabError):
+    """The charm failed the action (action-fail), with its message."""
+
+
 class CharmUnit:
     def __init__(
         self, name: str, ctx, state_file: Path, event_log: Path, system_log: Path, where=""
@@ -52,8 +56,13 @@ class CharmUnit:
 
     def run(self, event_name: str, event, state):
         t0 = time.monotonic()
+        from ops import testing
+
         try:
             out = self.ctx.run(event, state)
+        except testing.ActionFailed as refused:  # the charm's answer, for `action` to report
+            self._log(f"{self.name} {event_name} failed: {refused.message}")
+            raise
         except Exception as error:  # noqa: BLE001 - report the charm's failure, not ours
             self._log(f"{self.name} {event_name} raised:\n{traceback.format_exc()}")
             raise LabError(
@@ -96,6 +105,22 @@ class CharmUnit:
             self.ctx.on.relation_changed(relation, remote_unit=0),
             self.with_relation(state, relation),
         )
+
+    def action(self, name: str, params: dict, state) -> tuple[object, dict]:
+        """`juju run <unit> <name> key=value ...`: the new State and the action's results.
+        A refusal (the charm's action-fail) raises ActionRefused with the charm's message."""
+        from ops import testing
+
+        try:
+            out = self.run(f"{name} action", self.ctx.on.action(name, params=params), state)
+        except testing.ActionFailed as refused:
+            if refused.state is not None:
+                self.save(refused.state)
+            print(f"  {self.name} {name} action failed: {refused.message}", flush=True)
+            raise ActionRefused(refused.message) from None
+        results = dict(self.ctx.action_results or {})
+        print(f"  {self.name} {name} action: {results}", flush=True)
+        return out, results
 
     def sent(self, state, endpoint: str) -> dict[str, str]:
         """What this unit published on `endpoint`."""

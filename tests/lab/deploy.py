@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from . import hosts, install, procs, settings
+from . import hosts, install, procs, settings, vault
 from .charm_unit import CharmUnit
 from .procs import LabError
 
@@ -430,17 +430,29 @@ class Deployment(CharmUnit):
             ("shared-db", "mysql-router", "mysql-shared", self.mysql_answer),
             ("amqp", "rabbitmq-server", "rabbitmq", self.rabbit_answer),
             ("identity-service", "keystone", "keystone", self.keystone_answer),
+            ("certificates", "vault", "tls-certificates", self.vault_answer),
         ):
             state = self.add_relation(state, endpoint, remote, interface)
             state = self.answer(state, endpoint, answer(self.sent(state, endpoint)))
         return state
 
+    def vault_answer(self, request: dict[str, str]) -> dict[str, str]:
+        """vault: its CA, and a certificate for every name the charm asked for."""
+        try:
+            return vault.VaultStandIn(settings.VAULT).answer(request)
+        except ValueError as error:
+            raise LabError(f"the charm's certificates request: {error}") from None
+
     def reconcile_counterparts(self, state):
         """Re-answer every relation from what the charm publishes now (idempotent)."""
+        if self.relation(state, "certificates") is None:
+            # A lab deployed before vault was in it: `juju integrate masakari vault`.
+            state = self.add_relation(state, "certificates", "vault", "tls-certificates")
         for endpoint, answer in (
             ("shared-db", self.mysql_answer),
             ("amqp", self.rabbit_answer),
             ("identity-service", self.keystone_answer),
+            ("certificates", self.vault_answer),
         ):
             if self.relation(state, endpoint) is not None:
                 reply = answer(self.sent(state, endpoint))
@@ -524,6 +536,13 @@ def _log_tails(name: str | None = None) -> str:
     return "".join(
         f"last lines of {p}:\n{procs.log_tail(p, 15)}\n" for p in paths if os.path.exists(p)
     )
+
+
+def renew_certificate(admin, sec: dict[str, str]) -> None:
+    """vault's `reissue-certificates`: new certificates under the same CA, and the charm's
+    certificates-relation-changed (it writes them and restarts apache)."""
+    vault.VaultStandIn(settings.VAULT).renew()
+    deploy(admin, sec)
 
 
 def change_config(admin, sec: dict[str, str], check: bool = True, **options: Any):

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from . import hosts, install, pacemaker, settings
+from . import hosts, install, pacemaker, settings, vault
 from .charm_unit import CharmUnit
 from .procs import LabError
 
@@ -353,7 +353,27 @@ def deploy_monitors(lab: hosts.Lab, admin, sec: dict[str, str], config: dict | N
             state = unit.answer(state, "identity-credentials", reply)
         else:
             state = unit.run("update-status", unit.ctx.on.update_status(), state)
+        # vault publishes its CA to every unit related to it: the monitors trust the
+        # Masakari API's certificate through it.
+        ca = {"ca": vault.lab_ca().read_text()}
+        if unit.relation(state, "certificates") is None:
+            empty = unit.testing.Relation("certificates", remote_app_name="vault",
+                                          remote_units_data={0: {}})  # fmt: skip
+            state = unit.join(state, empty)
+        if dict(unit.relation(state, "certificates").remote_units_data[0]) != ca:
+            state = unit.answer(state, "certificates", ca)
         _check_active(unit, state)
+
+
+def monitors_action(lab: hosts.Lab, host: str, name: str, **params: Any) -> dict:
+    """`juju run masakari-monitors/<n> <name> ...` on the unit of hypervisor `host`: its
+    results; ActionRefused with the charm's message when it refuses."""
+    index, lab_host = next((i, h) for i, h in enumerate(lab.hosts) if h.fqdn == host)
+    unit = Unit(MONITORS, lab_host, index)
+    state = unit.load()
+    if state is None:
+        raise LabError(f"masakari-monitors is not deployed on {host}")
+    return unit.action(name, params, state)[1]
 
 
 def saved_monitors_config() -> dict[str, Any]:

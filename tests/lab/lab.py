@@ -534,6 +534,9 @@ def _restore_system_files(created: dict) -> None:
     """Undo what the lab did outside its state dir: created files/dirs, replaced files."""
     for path in created.get("file", []):
         Path(path).unlink(missing_ok=True)
+    if any(p.startswith("/usr/local/share/ca-certificates/") for p in created.get("file", [])):
+        # The charm trusted vault's CA system-wide: take it out of /etc/ssl/certs too.
+        subprocess.run(["update-ca-certificates", "--fresh"], capture_output=True, check=False)
     for path in created.get("dir", []):
         shutil.rmtree(path, ignore_errors=True)
     for path in created.get("symlink", []):

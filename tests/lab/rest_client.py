@@ -12,7 +12,7 @@ from typing import Any
 from keystoneauth1 import session as ks_session
 from keystoneauth1.identity import v3
 
-from . import settings
+from . import settings, vault
 from .procs import LabError, wait_for
 
 NOVA_VERSION = "2.53"  # service ids are UUIDs; forced_down/status in one PUT
@@ -34,7 +34,8 @@ class RestClient:
             user_domain_name=domain,
             project_domain_name=domain,
         )
-        self.session = ks_session.Session(auth=auth)
+        # The Masakari API is https with the lab vault's certificate (keystone stays http).
+        self.session = ks_session.Session(auth=auth, verify=str(vault.lab_ca()))
 
     # ------------------------------------------------------------------ raw calls
     def call(

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from tests.functional.scenarios import Timeline
 
-from . import double_run, lab, procs, rest_client, services, settings
+from . import double_run, lab, procs, rest_client, services, settings, vault
 from .procs import Fatal, LabError
 
 HOST_DOWN_PAYLOAD = {"event": "STOPPED", "host_status": "NORMAL", "cluster_status": "OFFLINE"}
@@ -98,6 +98,13 @@ def restore_computes(admin: rest_client.RestClient) -> None:
 
 def reset(admin: rest_client.RestClient) -> None:
     """No servers, no segments, every hypervisor healthy."""
+    from . import hosts, hypervisors
+
+    if hypervisors.saved_monitors_config().get("segment-name"):
+        # A scenario let masakari-monitors build its segment: segments are the scenarios'
+        # again (an empty segment-name asks nothing of Masakari).
+        options = {"segment-name": None, "segment-recovery-method": None}
+        hypervisors.deploy_monitors(hosts.load(), admin, services.load_secrets(), options)
     admin.delete_all_servers()
     end_stale_notifications()
     procs.wait_for(
@@ -183,6 +190,27 @@ def make_segment(
     for host in reserved:
         admin.set_compute_service(host, status="disabled", disabled_reason="reserved")
     return Segment(name, segment["uuid"], method, list(hosts), reserved)
+
+
+def segment_by_charm(
+    admin: rest_client.RestClient, name: str, method: str, reserved: Iterable[str] = ()
+) -> Segment:
+    """The segment as the masakari-monitors charm builds it, no `openstack segment` command:
+    `juju config masakari-monitors segment-name=<name> segment-recovery-method=<method>` (each
+    unit adds its hypervisor under Nova's name, the first creates the segment), then
+    `juju run masakari-monitors/<n> set-reserved reserved=true` on each reserved host's unit
+    (Masakari's reserved flag, its nova-compute disabled)."""
+    from . import hosts, hypervisors
+
+    lab_hosts = hosts.load()
+    options = {"segment-name": name, "segment-recovery-method": method}
+    hypervisors.deploy_monitors(lab_hosts, admin, services.load_secrets(), options)
+    reserved = list(reserved)
+    for host in reserved:
+        hypervisors.monitors_action(lab_hosts, host, "set-reserved", reserved=True)
+    segment = next(s for s in admin.segments() if s["name"] == name)
+    members = sorted(h["name"] for h in admin.segment_hosts(segment["uuid"]))
+    return Segment(name, segment["uuid"], segment["recovery_method"], members, reserved)
 
 
 def boot(
@@ -466,17 +494,15 @@ def demo() -> None:
     tl = LiveTimeline("demo: reserved_host failover (as in the guide's example)")
     reset(admin)
     tl.mark("lab reset: no servers, no segments, all hypervisors up")
-    segment = make_segment(
-        admin,
-        "S1",
-        "reserved_host",
-        ["virt-node-10.maas", settings.FAILED_HOST, settings.RESERVED_HOST],
-        reserved=[settings.RESERVED_HOST],
+    segment = segment_by_charm(admin, "S1", "reserved_host", reserved=[settings.RESERVED_HOST])
+    tl.mark(
+        f"segment S1 (reserved_host) of {', '.join(segment.hosts)}, built by masakari-monitors' "
+        f"segment-name; {settings.RESERVED_HOST} reserved by its set-reserved action"
     )
-    tl.mark(f"segment S1 (reserved_host): {settings.RESERVED_HOST} reserved and disabled in nova")
     boot(admin, "focal-1", settings.FAILED_HOST)
     tl.mark(f"server focal-1 ACTIVE on {settings.FAILED_HOST}")
     print("\n--- before the failure")
+    print(api_over_tls(admin))
     show_tables(segment, ["focal-1"])
     print()
     server = admin.servers(name="^focal-1$")[0]
@@ -504,6 +530,19 @@ def demo() -> None:
     print(
         f"\ndemo passed: focal-1 moved {settings.FAILED_HOST} -> {settings.RESERVED_HOST}, "
         f"ACTIVE {active:.1f} s after the failure"
+    )
+
+
+def api_over_tls(admin: rest_client.RestClient) -> str:
+    """One line: the Masakari API's public endpoint and the certificate it serves."""
+    url = admin.session.get_endpoint(
+        service_type="instance-ha", interface="public", region_name=settings.REGION
+    )
+    cert = vault.served_certificate()
+    issuer = dict(pair[0] for pair in cert["issuer"])["commonName"]
+    return (
+        f"Masakari API {url}: {cert['tls_version']}, certificate issued by {issuer} "
+        f"(the monitors and every client here trust only that CA: {settings.CA_FILE})"
     )
 
 

@@ -13,7 +13,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from . import hosts, procs, settings
+from . import hosts, procs, settings, vault
 from .procs import LabError
 
 SECRETS_FILE = settings.STATE / "secrets.json"
@@ -526,6 +526,7 @@ def admin_env(sec: dict[str, str]) -> dict[str, str]:
         "OS_IDENTITY_API_VERSION": "3",
         "OS_REGION_NAME": settings.REGION,
         "OS_INTERFACE": "public",
+        "OS_CACERT": str(vault.lab_ca()),  # the Masakari API's certificate is vault's
     }
 
 

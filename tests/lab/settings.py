@@ -23,6 +23,8 @@ DATA = STATE / "data"  # databases, queues, images, instance dirs
 LOGS = STATE / "logs"
 RUN = STATE / "run"  # pid files of every process the lab started
 VENV = STATE / "venv"  # Debian's python3 + system packages + ops from PyPI
+VAULT = STATE / "vault"  # the vault stand-in's CA and what it issued (tests/lab/vault.py)
+CA_FILE = VAULT / "ca.pem"  # what every client of the Masakari API trusts
 CREATED = STATE / "created.json"  # system files the lab created or changed, for `down`
 
 REPO = Path(__file__).resolve().parents[2]

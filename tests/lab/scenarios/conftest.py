@@ -10,6 +10,7 @@ import pytest
 RUN_ORDER = (
     "test_demo.py",
     "test_segment_cli.py",
+    "test_tls.py",
     "test_host_failure.py",
     "test_instance_restart.py",
     "test_reinsertion.py",
