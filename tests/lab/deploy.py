@@ -434,7 +434,8 @@ class Deployment(CharmUnit):
         ):
             state = self.add_relation(state, endpoint, remote, interface)
             state = self.answer(state, endpoint, answer(self.sent(state, endpoint)))
-        return state
+        # What the charm published after vault's answer (https endpoints) reaches keystone.
+        return self.reconcile_counterparts(state)
 
     def vault_answer(self, request: dict[str, str]) -> dict[str, str]:
         """vault: its CA, and a certificate for every name the charm asked for."""
@@ -451,8 +452,10 @@ class Deployment(CharmUnit):
         for endpoint, answer in (
             ("shared-db", self.mysql_answer),
             ("amqp", self.rabbit_answer),
-            ("identity-service", self.keystone_answer),
+            # vault before keystone: with its certificate in place the charm publishes https
+            # endpoints, which keystone then registers.
             ("certificates", self.vault_answer),
+            ("identity-service", self.keystone_answer),
         ):
             if self.relation(state, endpoint) is not None:
                 reply = answer(self.sent(state, endpoint))
