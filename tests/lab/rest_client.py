@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
+from keystoneauth1 import exceptions as ks_exceptions
 from keystoneauth1 import session as ks_session
 from keystoneauth1.identity import v3
 
@@ -55,16 +56,21 @@ class RestClient:
         hdrs = dict(headers or {})
         if service == "compute":
             hdrs.setdefault("OpenStack-API-Version", f"compute {NOVA_VERSION}")
-        resp = self.session.request(
-            path,
-            method,
-            endpoint_filter=filt,
-            json=json,
-            headers=hdrs,
-            data=data,
-            raise_exc=False,
-            connect_retries=3,  # a keep-alive connection closed by the server as we reuse it
-        )
+        try:
+            resp = self.session.request(
+                path,
+                method,
+                endpoint_filter=filt,
+                json=json,
+                headers=hdrs,
+                data=data,
+                raise_exc=False,
+                connect_retries=3,  # a keep-alive connection closed by the server as we reuse it
+            )
+        except ks_exceptions.ConnectionError as error:
+            # Refused, reset or a TLS handshake cut short: the service restarting (apache with a
+            # renewed certificate), which a wait treats like any other LabError ("not yet").
+            raise LabError(f"{service} {method} {path}: {type(error).__name__}: {error}") from None
         if resp.status_code not in ok:
             raise LabError(
                 f"{service} {method} {path} -> HTTP {resp.status_code}: {resp.text[:400]}"

@@ -11,7 +11,7 @@ import json
 import socket
 import threading
 
-from .. import deploy, hosts, services, settings
+from .. import deploy, hosts, procs, services, settings
 from .. import scenario_steps as lab
 from ..vault import lab_ca, served_certificate
 
@@ -62,7 +62,14 @@ def test_renewals_during_a_failover_lose_no_notification(clean):
         try:
             while not stop.is_set():
                 deploy.renew_certificate(lab.admin_cloud(), services.load_secrets())
-                renewals.append(served_certificate()["serialNumber"])
+                # apache is restarting with it: the first handshake that succeeds shows it.
+                serial = procs.wait_for(
+                    "apache to serve the renewed certificate",
+                    lambda: served_certificate()["serialNumber"],
+                    timeout=60,
+                    ignore=(OSError,),
+                )
+                renewals.append(serial)
                 tl.mark(f"vault reissued the API's certificate (serial {renewals[-1]})")
         except Exception as error:  # noqa: BLE001 - re-raised in the test's thread
             errors.append(error)
