@@ -13,6 +13,9 @@ from pathlib import Path
 from . import hosts, install, procs, settings
 from .procs import LabError
 
+# masakari-monitors' instance monitor, by its daemon name in each hypervisor.
+INSTANCE_MONITOR = "masakari-instance-monitor"
+
 # Stop order: consumers first, storage last.
 STOP_ORDER = [
     "masakari-engine",
@@ -312,12 +315,19 @@ def compute_argv(host: str) -> list[str]:
 
 
 def start_compute(host: str) -> None:
-    """The hypervisor's libvirt (guests.py), then its nova-compute."""
+    """The hypervisor's libvirt (guests.py) and instance monitor, then its nova-compute."""
     from . import guests, services
 
     (settings.DATA / "nova" / host / "lock").mkdir(parents=True, exist_ok=True)
     services.INSTANCES.mkdir(parents=True, exist_ok=True)
-    guests.start_libvirt(hosts.load().host(host))
+    lab_host = hosts.load().host(host)
+    guests.start_libvirt(lab_host)
+    # masakari-instancemonitor exits once libvirt is gone and systemd starts it again
+    # (Restart=); the lab has no systemd, so it does that here, once the charm has deployed it.
+    spec_file = lab_host.dir / "daemons" / f"{INSTANCE_MONITOR}.json"
+    if spec_file.exists() and hosts.daemon_pid(lab_host, INSTANCE_MONITOR) is None:
+        spec = json.loads(spec_file.read_text())
+        hosts.start_daemon(lab_host, INSTANCE_MONITOR, spec["argv"], env=spec["env"])
     if not procs.running(f"nova-compute-{host}"):
         procs.spawn(
             f"nova-compute-{host}",

@@ -100,11 +100,6 @@ def reset(admin: rest_client.RestClient) -> None:
     """No servers, no segments, every hypervisor healthy."""
     from . import hosts, hypervisors
 
-    if hypervisors.saved_monitors_config().get("segment-name"):
-        # A scenario let masakari-monitors build its segment: segments are the scenarios'
-        # again (an empty segment-name asks nothing of Masakari).
-        options = {"segment-name": None, "segment-recovery-method": None}
-        hypervisors.deploy_monitors(hosts.load(), admin, services.load_secrets(), options)
     admin.delete_all_servers()
     end_stale_notifications()
     procs.wait_for(
@@ -115,6 +110,12 @@ def reset(admin: rest_client.RestClient) -> None:
         ignore=(LabError,),
     )
     restore_computes(admin)
+    if hypervisors.saved_monitors_config().get("segment-name"):
+        # A scenario let masakari-monitors build its segment: segments are the scenarios'
+        # again (an empty segment-name asks nothing of Masakari). After restore_computes: the
+        # units check their monitors run.
+        options = {"segment-name": None, "segment-recovery-method": None}
+        hypervisors.deploy_monitors(hosts.load(), admin, services.load_secrets(), options)
 
 
 def end_stale_notifications() -> None:

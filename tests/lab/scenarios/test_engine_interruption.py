@@ -18,7 +18,6 @@ once nothing was recorded for the notification for the orphan age) and masakari-
 from __future__ import annotations
 
 import datetime
-import json
 import re
 import subprocess
 import time
@@ -30,14 +29,13 @@ import pytest
 
 from tests.functional import scenarios as shared
 
-from .. import deploy, hosts, procs, services, settings
+from .. import deploy, procs, services, settings
 from .. import scenario_steps as steps
 from ..lab_cloud import LabCloud
 from ..procs import LabError
 from .conftest import SCENARIO_CONFIG
 
 ENGINE = "masakari-engine"
-INSTANCE_MONITOR = "masakari-instance-monitor"  # its daemon name on each hypervisor
 RESUMER_LOG = settings.LOGS / "masakari-recovery-resumer.out"
 FAILED = settings.FAILED_HOST
 TARGETS = {"virt-node-01.maas", "virt-node-10.maas"}
@@ -85,13 +83,9 @@ def ready(interruptible):
 
 def heal_failed_hypervisor(admin) -> None:
     """scenario_steps.fail_host stops the hypervisor's libvirtd, and masakari-instancemonitor exits
-    once it cannot reach libvirt (systemd restarts it in production; nothing does in the lab):
-    start both again so the next scenario, or the next `up`, finds the hypervisor whole."""
+    once it cannot reach libvirt: start both again (lab.start_compute does, as systemd would) so
+    the next scenario, or the next `up`, finds the hypervisor whole."""
     steps.restore_computes(admin)
-    host = hosts.load().host(FAILED)
-    if hosts.daemon_pid(host, INSTANCE_MONITOR) is None:
-        spec = json.loads((host.dir / "daemons" / f"{INSTANCE_MONITOR}.json").read_text())
-        hosts.start_daemon(host, INSTANCE_MONITOR, spec["argv"], env=spec["env"])
 
 
 # ---------------------------------------------------------------- watching a notification
