@@ -37,8 +37,10 @@ def promtool() -> str:
     if os.geteuid() != 0:
         sys.exit("promtool is missing: apt-get install prometheus (as root), then run again")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
-    subprocess.run(["apt-get", "install", "-y", "-qq", "prometheus"], check=True, env=env)
+    # CI builds the lab beside bin/tox: wait for its apt run rather than fail on the lock.
+    apt = ["apt-get", "-o", "DPkg::Lock::Timeout=900", "-qq"]
+    subprocess.run([*apt, "update"], check=True, env=env)
+    subprocess.run([*apt, "install", "-y", "prometheus"], check=True, env=env)
     return shutil.which("promtool") or sys.exit("apt installed prometheus but no promtool")
 
 
