@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
 import yaml
 
@@ -39,7 +40,13 @@ def promtool() -> str:
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     # CI builds the lab beside bin/tox: wait for its apt run rather than fail on the lock.
     apt = ["apt-get", "-o", "DPkg::Lock::Timeout=900", "-qq"]
-    subprocess.run([*apt, "update"], check=True, env=env)
+    # `update` takes apt's lists lock, which the lock timeout does not cover: try again.
+    for _ in range(60):
+        if subprocess.run([*apt, "update"], check=False, env=env).returncode == 0:
+            break
+        time.sleep(10)
+    else:
+        sys.exit("apt-get update kept failing for 10 minutes")
     subprocess.run([*apt, "install", "-y", "prometheus"], check=True, env=env)
     return shutil.which("promtool") or sys.exit("apt installed prometheus but no promtool")
 
