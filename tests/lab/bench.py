@@ -1,73 +1,47 @@
-"""`python -m tests.lab bench`: notification -> last instance ACTIVE on another host.
+"""`python -m tests.lab bench`: measurements, not tests; each prints a table.
 
-For each instance count, with the suite's default timers (the charm's defaults) and with
-upstream Masakari's defaults, set through the charm's config. A measurement, not a test.
+- `run_link_down` (the default): `ip link set eth0 down` on the instances' hypervisor -> the
+  last of N instances ACTIVE on another host, with the suite's defaults and upstream's side by
+  side on the same cluster. Both start from hacluster's remote primitive (monitor every 30 s,
+  Pacemaker's 20 s timeout); the suite's connection timing is set by its pacemaker-remote charm,
+  every other value by the charms' config. Every run checks that no instance was evacuated
+  before Pacemaker recorded its host's power-off, and counts the runs where that did not hold.
+- `engine_grid`: masakari-engine alone (notification -> last instance ACTIVE elsewhere) for
+  each recovery-threads x evacuation-delay, with Nova's health during the run.
+- `crm_mon_cost`: what one round of the host monitor's poll costs, on the hypervisor and on
+  the cluster's control side.
 """
 
 from __future__ import annotations
 
-from . import deploy, scenario_steps, services, settings
+import resource
+import statistics
+import time
+from pathlib import Path
+
+from . import deploy, hosts, pacemaker, scenario_steps, services, settings
 
 FAILED = settings.FAILED_HOST
 TARGETS = {"virt-node-01.maas", "virt-node-10.maas"}
-# Upstream Masakari's [DEFAULT] values for the options the charm sets differently.
-UPSTREAM = {"evacuation-delay": 180}
-SUITE = dict.fromkeys(UPSTREAM)  # None: the charm's own default
 
-
-def run(counts: list[int]) -> list[tuple[str, int, float, float]]:
-    admin = scenario_steps.admin_cloud()
-    sec = services.load_secrets()
-    results = []
-    try:
-        for label, config in (("suite defaults", SUITE), ("upstream defaults", UPSTREAM)):
-            deploy.change_config(admin, sec, **config)
-            conf = open("/etc/masakari/masakari.conf").read()
-            delay = next(
-                line.split("=")[1].strip()
-                for line in conf.splitlines()
-                if line.startswith("wait_period_after_service_update")
-            )
-            for count in counts:
-                scenario_steps.reset(admin)
-                scenario_steps.make_segment(admin, "S1", "auto", [*TARGETS, FAILED])
-                ids = scenario_steps.boot(admin, "bench", FAILED, count=count, timeout=900)
-                tl = scenario_steps.LiveTimeline(
-                    f"bench: {count} instance(s), {label} "
-                    f"(wait_period_after_service_update={delay})"
-                )
-                uuid = scenario_steps.fail_host(admin, tl, FAILED)
-                scenario_steps.watch_failover(admin, tl, uuid, ids, TARGETS, timeout=1800)
-                notified = next(
-                    rel for rel, text in tl.events if text.startswith("COMPUTE_HOST notification")
-                )
-                last = max(rel for rel, text in tl.events if text.startswith("server "))
-                results.append((label, count, float(delay), last - notified))
-    finally:
-        deploy.change_config(admin, sec, **SUITE)
-        scenario_steps.reset(admin)
-    print("\nnotification -> last instance ACTIVE on another host (auto, 3 recovery threads)")
-    print(f"{'timers':18} {'wait (s)':>8} {'instances':>9} {'seconds':>8}")
-    for label, count, delay, seconds in results:
-        print(f"{label:18} {delay:8.0f} {count:9d} {seconds:8.1f}")
-    return results
-
-
-# --------------------------------------------------------------------------- the whole chain
-# Upstream's values where the suite differs: Masakari's engine wait, masakari-monitors' driver
-# and poll interval, hacluster's remote-node monitor (interval 30 s, Pacemaker's 20 s timeout).
-# Both: a window shorter than a run, so the same host can fail again in the next run.
-CHAIN_UPSTREAM = {
-    "masakari": {"evacuation-delay": 180, "duplicate-notification-window": 20},
-    "monitors": {"host-monitoring-driver": "default", "host-monitoring-interval": 60},
-    "cluster": {"monitor_interval": "30s", "monitor_timeout": None},
+# Upstream's defaults for what the suite sets differently: Masakari's engine wait and threads,
+# masakari-monitors' driver and poll, hacluster's connection monitor (the pacemaker-remote
+# charm's options 0). Both profiles: a duplicate window shorter than a run, so the same host
+# can fail again in the next run.
+PROFILES = {
+    "suite": {
+        "masakari": {"evacuation-delay": None, "recovery-threads": None},
+        "monitors": {"host-monitoring-driver": None, "host-monitoring-interval": None},
+        "charm_timing": True,
+    },
+    "upstream": {
+        "masakari": {"evacuation-delay": 180, "recovery-threads": 3},
+        "monitors": {"host-monitoring-driver": "default", "host-monitoring-interval": 60},
+        "charm_timing": False,
+    },
 }
-CHAIN_SUITE = {
-    "masakari": {"evacuation-delay": None, "duplicate-notification-window": 20},
-    "monitors": {},
-    "cluster": {},
-}
-CHAIN_RESET = {"evacuation-delay": None, "duplicate-notification-window": None}
+BENCH_WINDOW = {"duplicate-notification-window": 20}
+CRM_MON = ["crm_mon", "--output-as=xml", "--fence-history=3"]  # the fence-confirmed driver's
 
 
 def percentile(values: list[float], pct: float) -> float:
@@ -76,34 +50,40 @@ def percentile(values: list[float], pct: float) -> float:
     return ordered[max(0, -(-len(ordered) * pct // 100) - 1)]
 
 
-def configure_chain(admin, sec: dict[str, str], config: dict) -> None:
-    from . import lab_cloud, pacemaker
+def configure(admin, sec: dict[str, str], label: str) -> None:
+    """One profile, applied only through the charms (and hacluster's primitive)."""
+    from . import lab_cloud
 
-    deploy.change_config(admin, sec, **config["masakari"])
-    keys = set(CHAIN_UPSTREAM["monitors"])
-    lab_cloud.configure_monitors({k: config["monitors"].get(k) for k in keys})
-    pacemaker.reconfigure(pacemaker.ClusterSettings(**config["cluster"]))
+    profile = PROFILES[label]
+    deploy.change_config(admin, sec, **profile["masakari"], **BENCH_WINDOW)
+    lab_cloud.configure_monitors(profile["monitors"])
+    lab_cloud.use_hacluster_timing()
+    if profile["charm_timing"]:
+        lab_cloud.use_charm_timing()
 
 
 def run_link_down(
     counts: list[int], runs: int, labels: tuple[str, ...] = ("suite", "upstream")
 ) -> dict[tuple[str, int], list[float]]:
-    """`ip link set eth0 down` on the instances' host -> the last of N instances ACTIVE on
-    another host, `runs` times per count, with the suite's defaults and with upstream's."""
-    import time
+    """Seconds from link down to the last instance ACTIVE elsewhere, per (profile, count).
 
+    Prints each run and a table: P50, P95 and upstream/suite ratio of the P50s. Raises
+    LabError when a run does not finish within its budget (the cloud's timers + 120 s).
+    """
     from tests.functional import scenarios as shared
 
-    from . import hosts, lab_cloud, pacemaker, procs
+    from . import lab_cloud, procs
 
     admin = scenario_steps.admin_cloud()
     sec = services.load_secrets()
     cloud = lab_cloud.LabCloud(admin)
     results: dict[tuple[str, int], list[float]] = {}
-    configs = {"suite": CHAIN_SUITE, "upstream": CHAIN_UPSTREAM}
+    early: dict[tuple[str, int], int] = {}  # runs with an evacuation before the power-off
     try:
         for label in labels:
-            configure_chain(admin, sec, configs[label])
+            configure(admin, sec, label)
+            timing = pacemaker.connection_timing(FAILED)
+            print(f"bench: {label} defaults; {FAILED}'s connection ops: {timing}", flush=True)
             for count in counts:
                 for run_index in range(runs):
                     scenario_steps.reset(admin)
@@ -116,6 +96,7 @@ def run_link_down(
                     shared.wait_out_duplicate_window(
                         cloud, FAILED, cloud.api.notifications(), timers.duplicate_window
                     )
+                    t0_wall = cloud.now()
                     t0 = time.monotonic()
                     hosts.link_down(hosts.load().host(FAILED))
 
@@ -128,33 +109,177 @@ def run_link_down(
                             for s in servers
                         )
 
-                    budget = timers.host_failover_budget(count) + 120
                     procs.wait_for(
                         f"{count} instance(s) moved",
                         moved,
-                        timeout=budget,
+                        timeout=timers.host_failover_budget(count) + 120,
                         interval=0.5,
                         ignore=(),
                     )
                     seconds = time.monotonic() - t0
                     results.setdefault((label, count), []).append(seconds)
+                    fence = procs.wait_for(
+                        f"{FAILED}'s power-off in Pacemaker's fence history",
+                        lambda t0_wall=t0_wall: shared.first_fence(
+                            cloud.fencing_history(FAILED), t0_wall
+                        ),
+                        timeout=120,
+                        interval=1,
+                    )
+                    first = min(
+                        start for i in ids for start in shared.evacuations_since(cloud, i, t0_wall)
+                    )
+                    before = first < fence.completed
+                    early[(label, count)] = early.get((label, count), 0) + before
                     print(
                         f"bench: {label} defaults, {count} instance(s), run {run_index + 1}: "
-                        f"{seconds:.1f} s",
+                        f"{seconds:.1f} s; first evacuate "
+                        f"{(first - fence.completed).total_seconds():+.0f} s from the power-off"
+                        + (" (BEFORE it)" if before else ""),
                         flush=True,
                     )
                     # Re-insertion is the next run's reset (with upstream's driver the other
                     # monitor's duplicate notification may still be running here).
                     cloud.restore_host(FAILED)
     finally:
-        configure_chain(admin, sec, CHAIN_SUITE)
-        deploy.change_config(admin, sec, **CHAIN_RESET)
+        configure(admin, sec, "suite")
+        deploy.change_config(admin, sec, **dict.fromkeys(BENCH_WINDOW))
         scenario_steps.reset(admin)
     print("\nip link set eth0 down -> last instance ACTIVE on another host (auto)")
-    print(f"{'defaults':10} {'instances':>9} {'runs':>4} {'P50 (s)':>8} {'P95 (s)':>8}")
+    print(
+        f"{'defaults':10} {'instances':>9} {'runs':>4} {'P50 (s)':>8} {'P95 (s)':>8} "
+        f"{'upstream/suite':>14} {'evacuated before power-off':>27}"
+    )
     for (label, count), values in results.items():
+        suite = results.get(("suite", count))
+        ratio = (
+            f"{percentile(values, 50) / percentile(suite, 50):.1f}x"
+            if label == "upstream" and suite
+            else ""
+        )
         print(
             f"{label:10} {count:9d} {len(values):4d} {percentile(values, 50):8.1f} "
-            f"{percentile(values, 95):8.1f}"
+            f"{percentile(values, 95):8.1f} {ratio:>14} "
+            f"{early[(label, count)]:>20} of {len(values)}"
         )
     return results
+
+
+def _log_offsets() -> dict[Path, int]:
+    return {p: p.stat().st_size for p in settings.LOGS.glob("nova-*.log")}
+
+
+def _rpc_timeouts(offsets: dict[Path, int]) -> int:
+    """MessagingTimeout lines Nova's services logged since `offsets`."""
+    found = 0
+    for path in settings.LOGS.glob("nova-*.log"):
+        with open(path, errors="replace") as f:
+            f.seek(offsets.get(path, 0))
+            found += sum("MessagingTimeout" in line for line in f)
+    return found
+
+
+def engine_grid(counts: list[int], threads: list[int], delays: list[int]) -> list[tuple]:
+    """masakari-engine alone: a COMPUTE_HOST notification (its host's nova-compute killed and
+    forced down, as the suite's host monitor leaves it) -> the last instance ACTIVE elsewhere,
+    for each recovery-threads x evacuation-delay. Rows: (threads, delay, count, seconds,
+    instances in ERROR, Nova MessagingTimeout lines)."""
+    from . import procs
+
+    admin = scenario_steps.admin_cloud()
+    sec = services.load_secrets()
+    rows = []
+    try:
+        for thread_count in threads:
+            for delay in delays:
+                deploy.change_config(
+                    admin, sec, **{"recovery-threads": thread_count, "evacuation-delay": delay}
+                )
+                for count in counts:
+                    scenario_steps.reset(admin)
+                    scenario_steps.make_segment(admin, "S1", "auto", [*TARGETS, FAILED])
+                    ids = scenario_steps.boot(admin, "bench", FAILED, count=count, timeout=900)
+                    tl = scenario_steps.LiveTimeline(
+                        f"engine: {count} instance(s), recovery-threads {thread_count}, "
+                        f"evacuation-delay {delay}"
+                    )
+                    offsets = _log_offsets()
+                    uuid = scenario_steps.fail_host(admin, tl, FAILED)
+                    notified = tl.events[-1][0]
+                    try:
+                        scenario_steps.watch_failover(admin, tl, uuid, ids, TARGETS, timeout=900)
+                        last = max(rel for rel, text in tl.events if text.startswith("server "))
+                        seconds = last - notified
+                    except procs.LabError as error:
+                        print(f"engine: not recovered: {error}", flush=True)
+                        seconds = float("nan")
+                    errors = sum(admin.server(i)["status"] == "ERROR" for i in ids)
+                    rows.append(
+                        (thread_count, delay, count, seconds, errors, _rpc_timeouts(offsets))
+                    )
+    finally:
+        deploy.change_config(admin, sec, **{"recovery-threads": None, "evacuation-delay": None})
+        scenario_steps.reset(admin)
+    print("\nCOMPUTE_HOST notification -> last instance ACTIVE on another host (auto)")
+    print(
+        f"{'recovery-threads':>16} {'evacuation-delay':>16} {'instances':>9} {'seconds':>8} "
+        f"{'ERROR':>5} {'RPC timeouts':>12}"
+    )
+    for row in rows:
+        print(f"{row[0]:16d} {row[1]:16d} {row[2]:9d} {row[3]:8.1f} {row[4]:5d} {row[5]:12d}")
+    return rows
+
+
+def _cpu_seconds(pid: int) -> float:
+    import os
+
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def crm_mon_cost(rounds: int = 30) -> dict[str, float]:
+    """One host-monitor poll (`crm_mon --output-as=xml --fence-history=3` on a hypervisor,
+    through pacemaker_remoted): median wall seconds, and CPU milliseconds per round of crm_mon
+    itself, of pacemaker_remoted on the hypervisor and of the control side's Pacemaker daemons,
+    each less the same daemons' CPU over an idle stretch as long. Prints the cost per
+    hypervisor at a few poll intervals."""
+    lab = hosts.load()
+    host = lab.host(FAILED)
+    remoted = hosts.daemon_pid(host, pacemaker.REMOTE_SERVICE)
+    control = pacemaker.control_pids()
+
+    def daemons() -> tuple[float, float]:
+        local = sum(_cpu_seconds(p) for p in control if hosts.alive(p))
+        return _cpu_seconds(remoted), local
+
+    walls = []
+    children0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    before = daemons()
+    started = time.monotonic()
+    for _ in range(rounds):
+        t = time.monotonic()
+        hosts.run(host, CRM_MON, timeout=30)
+        walls.append(time.monotonic() - t)
+    busy = time.monotonic() - started
+    after = daemons()
+    children1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    idle0 = daemons()
+    time.sleep(busy)
+    idle1 = daemons()
+    own = (children1.ru_utime + children1.ru_stime) - (children0.ru_utime + children0.ru_stime)
+    cost = {
+        "wall_s": statistics.median(walls),
+        "crm_mon_ms": 1000 * own / rounds,
+        "remoted_ms": 1000 * ((after[0] - before[0]) - (idle1[0] - idle0[0])) / rounds,
+        "control_ms": 1000 * ((after[1] - before[1]) - (idle1[1] - idle0[1])) / rounds,
+    }
+    print(
+        f"\none poll on {FAILED} ({rounds} rounds): {cost['wall_s']:.2f} s wall (median); CPU "
+        f"per round: crm_mon {cost['crm_mon_ms']:.1f} ms, pacemaker_remoted "
+        f"{cost['remoted_ms']:.1f} ms, control side {cost['control_ms']:.1f} ms"
+    )
+    print(f"{'interval (s)':>12} {'hypervisor CPU %':>16} {'control CPU % per hypervisor':>29}")
+    for interval in (1, 2, 5, 10, 60):
+        hypervisor = (cost["crm_mon_ms"] + cost["remoted_ms"]) / 10 / interval
+        print(f"{interval:12d} {hypervisor:16.2f} {cost['control_ms'] / 10 / interval:29.2f}")
+    return cost

@@ -115,50 +115,85 @@ def _bench_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--counts", default="1,10,50", help="instance counts, comma separated (default 1,10,50)"
     )
-    parser.add_argument(
-        "--link-down",
-        action="store_true",
-        help="the whole chain instead: ip link set eth0 down -> last instance ACTIVE elsewhere",
-    )
-    parser.add_argument("--runs", type=int, default=5, help="runs per count (--link-down)")
+    parser.add_argument("--runs", type=int, default=5, help="runs per count (default 5)")
     parser.add_argument(
         "--defaults",
         default="suite,upstream",
-        help="whose defaults (--link-down): suite, upstream or both (default suite,upstream)",
+        help="whose defaults: suite, upstream or both (default suite,upstream)",
     )
+    parser.add_argument(
+        "--engine-grid",
+        metavar="THREADS/DELAYS",
+        help="masakari-engine alone for each recovery-threads x evacuation-delay, e.g. "
+        "3,8,16,32/0,1,5 (with --counts)",
+    )
+    parser.add_argument(
+        "--crm-mon-cost", action="store_true", help="CPU cost of one host-monitor poll"
+    )
+
+
+def _integers(text: str) -> list[int]:
+    return [int(c) for c in text.split(",")]
 
 
 @command(
     "bench",
-    "measure notification (or --link-down) -> last instance ACTIVE elsewhere (table)",
+    "link down -> last instance ACTIVE elsewhere, suite vs upstream defaults (P50/P95)",
     add_arguments=_bench_arguments,
 )
 def _bench(args: argparse.Namespace) -> int:
     from . import bench, lab, scenario_steps
 
     try:
-        counts = [int(c) for c in args.counts.split(",")]
+        counts = _integers(args.counts)
+        grid = (
+            [_integers(part) for part in args.engine_grid.split("/")] if args.engine_grid else []
+        )
     except ValueError:
-        print(f"--counts: expected comma-separated integers, got {args.counts!r}")
+        print("--counts, --engine-grid: comma-separated integers (THREADS/DELAYS for the grid)")
         return 2
     labels = tuple(args.defaults.split(","))
-    if not set(labels) <= {"suite", "upstream"} or args.runs < 1:
+    if not set(labels) <= set(bench.PROFILES) or args.runs < 1 or len(grid) not in (0, 2):
         print("--defaults: suite, upstream or suite,upstream; --runs: 1 or more")
         return 2
     lab.up()
+    if args.crm_mon_cost:
+        bench.crm_mon_cost()
+        return 0
     # 50 real guests would need ~10 GB and more than 2 cores: the bench's hypervisors run
     # nova's fake driver (no guest process, no double-run detector), then libvirt again.
     admin = scenario_steps.admin_cloud()
     scenario_steps.reset(admin)
     lab.use_compute_driver(admin, "fake")
     try:
-        if args.link_down:
-            bench.run_link_down(counts, args.runs, labels)
+        if grid:
+            bench.engine_grid(counts, *grid)
         else:
-            bench.run(counts)
+            bench.run_link_down(counts, args.runs, labels)
     finally:
         scenario_steps.reset(admin)
         lab.use_compute_driver(admin, "libvirt")
+    return 0
+
+
+def _soak_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--minutes", type=float, default=10, help="how long (default 10)")
+
+
+@command(
+    "soak",
+    "a hypervisor under CPU, memory and packet-loss pressure must not be fenced (margins)",
+    add_arguments=_soak_arguments,
+)
+def _soak(args: argparse.Namespace) -> int:
+    from . import lab, soak
+
+    lab.up()
+    try:
+        soak.run(args.minutes)
+    except hosts.LabError as error:
+        print(error)
+        return 1
     return 0
 
 

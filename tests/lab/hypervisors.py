@@ -295,8 +295,21 @@ def deploy_pacemaker_remote(lab: hosts.Lab) -> dict[str, dict[str, str]]:
     return sent
 
 
+def configure_pacemaker_remote(lab: hosts.Lab, options: dict[str, Any]) -> None:
+    """`juju config pacemaker-remote key=value ...` (None: back to the charm's default), then
+    each unit's config-changed, which sets its node's connection timing on the cluster."""
+    for index, host in enumerate(lab.hosts):
+        unit = Unit(PACEMAKER_REMOTE, host, index)
+        state = unit.load()
+        config = {k: v for k, v in {**state.config, **options}.items() if v is not None}
+        state = dataclasses.replace(state, config=config)
+        state = unit.run("config-changed", unit.ctx.on.config_changed(), state)
+        _check_active(unit, state)
+
+
 def settle_pacemaker_remote(lab: hosts.Lab) -> None:
-    """update-status once the cluster knows the nodes: every unit reports its node online."""
+    """update-status once the cluster knows the nodes: every unit reports its node online (and
+    sets its connection timing on the primitive hacluster just created)."""
     for index, host in enumerate(lab.hosts):
         unit = Unit(PACEMAKER_REMOTE, host, index)
         state = unit.run("update-status", unit.ctx.on.update_status(), unit.load())

@@ -46,10 +46,6 @@ MASAKARI_CONF = "/etc/masakari/masakari.conf"
 MONITORS_CONF = "/etc/masakarimonitors/masakarimonitors.conf"
 
 
-def _seconds(value: str | None) -> float:
-    return float(str(value).rstrip("s")) if value else 0.0
-
-
 class LabCloud(Cloud):
     def __init__(self, admin: rest_client.RestClient) -> None:
         self.admin = admin
@@ -79,7 +75,8 @@ class LabCloud(Cloud):
         monitor.read_string(
             hosts.read_file(hosts.load().hosts[0], MONITORS_CONF).decode(errors="replace")
         )
-        cluster = pacemaker.current_settings()
+        # As the cluster has it now: hacluster's primitive, tuned by the pacemaker-remote charm.
+        timing = pacemaker.connection_timing(settings.FAILED_HOST)
         latency = float(maas_emulator.get_faults().get("power_off_latency", 0))
         return Timers(
             evacuation_delay=float(conf.get("wait_period_after_service_update", 180)),
@@ -90,8 +87,10 @@ class LabCloud(Cloud):
             retry_interval=float(conf.get("process_unfinished_notifications_interval", 120)),
             duplicate_window=float(conf.get("duplicate_notification_detection_interval", 180)),
             # The remote connection's monitor: interval + timeout (Pacemaker's default 20 s).
-            failure_detection=_seconds(cluster.monitor_interval)
-            + (_seconds(cluster.monitor_timeout) if cluster.monitor_timeout else 20),
+            failure_detection=float(
+                ((timing and timing.monitor_interval) or 30)
+                + ((timing and timing.monitor_timeout) or 20)
+            ),
             fence_timeout=latency + 30,  # the plugin's polling and Pacemaker's own steps
             host_monitor_interval=float(monitor["host"]["monitoring_interval"])
             * int(monitor["host"]["monitoring_samples"]),
@@ -165,6 +164,25 @@ class LabCloud(Cloud):
 
     def log(self, message: str) -> None:
         print(message, flush=True)
+
+
+# The pacemaker-remote charm's options for its node's connection resource; 0 leaves it alone.
+CONNECTION_OPTIONS = (
+    "connection-monitor-interval", "connection-monitor-timeout", "connection-start-timeout",
+)  # fmt: skip
+
+
+def use_hacluster_timing() -> None:
+    """Remote connections exactly as hacluster creates them (monitor every 30 s, Pacemaker's
+    20 s timeouts): the pacemaker-remote charm's connection options set to 0, then hacluster's
+    primitives applied again (which drops what the charm had set)."""
+    hypervisors.configure_pacemaker_remote(hosts.load(), dict.fromkeys(CONNECTION_OPTIONS, 0))
+    pacemaker.reconfigure(pacemaker.ClusterSettings())
+
+
+def use_charm_timing() -> None:
+    """The pacemaker-remote charm's connection options back to their defaults (it sets them)."""
+    hypervisors.configure_pacemaker_remote(hosts.load(), dict.fromkeys(CONNECTION_OPTIONS))
 
 
 def configure_monitors(options: dict[str, object]) -> None:

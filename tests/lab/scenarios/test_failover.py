@@ -22,7 +22,7 @@ from tests.functional import scenarios as shared
 from tests.functional.scenarios import FailoverScenarios
 
 from .. import hosts, maas_emulator, pacemaker, scenario_steps, settings
-from ..lab_cloud import LabCloud, configure_monitors
+from ..lab_cloud import LabCloud, configure_monitors, use_charm_timing, use_hacluster_timing
 from ..procs import LabError, wait_for
 
 SEGMENT = "S1"
@@ -135,8 +135,7 @@ def test_fence_confirmed_driver_waits_for_the_power_off_where_upstreams_does_not
     what the two did to it. With `fence-confirmed` nothing is sent until Pacemaker has
     confirmed the power-off.
     """
-    hacluster_monitor = pacemaker.ClusterSettings(monitor_interval="30s", monitor_timeout=None)
-    pacemaker.reconfigure(hacluster_monitor)
+    use_hacluster_timing()
     maas_emulator.set_faults(power_off_latency=BMC_DELAY)
     try:
         configure_monitors({"host-monitoring-interval": 1})
@@ -165,4 +164,4 @@ def test_fence_confirmed_driver_waits_for_the_power_off_where_upstreams_does_not
         assert "two qemu processes of" in str(failed.value)  # and ran on two hosts at once
     finally:
         configure_monitors({"host-monitoring-driver": None, "host-monitoring-interval": None})
-        pacemaker.reconfigure(pacemaker.ClusterSettings())
+        use_charm_timing()

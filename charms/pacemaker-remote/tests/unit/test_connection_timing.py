@@ -50,11 +50,21 @@ TUNED = {
 }  # fmt: skip
 
 
-def test_by_default_the_cluster_keeps_hacluster_s_settings(ctx, system, ready_state):
+def test_zero_leaves_hacluster_s_settings(ctx, system, ready_state):
     cluster = Cluster(system)
-    out = ctx.run(ctx.on.config_changed(), ready_state)
+    hacluster_s = dict.fromkeys(TUNED, 0)
+    out = ctx.run(ctx.on.config_changed(), dataclasses.replace(ready_state, config=hacluster_s))
     assert cluster.modified == []
     assert out.unit_status == testing.ActiveStatus(f"Remote node {FQDN} online in cluster")
+
+
+def test_the_defaults_are_the_measured_timing(ctx, system, ready_state):
+    """5 s / 10 s / 15 s: what the lab's soak and benchmark chose (README)."""
+    cluster = Cluster(system)
+    ctx.run(ctx.on.config_changed(), dataclasses.replace(ready_state, config={}))
+    assert len(cluster.modified) == 2
+    assert 'interval="5s" timeout="10s"' in cluster.modified[0]
+    assert 'timeout="15s"' in cluster.modified[1]
 
 
 def test_configured_timing_is_set_on_the_cluster_once_and_shown(ctx, system, ready_state):
