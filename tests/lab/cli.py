@@ -178,6 +178,11 @@ def _bench(args: argparse.Namespace) -> int:
 
 def _soak_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--minutes", type=float, default=10, help="how long (default 10)")
+    parser.add_argument(
+        "--loss",
+        default="5,10,20",
+        help="packet loss (%%) of each phase, comma separated (default 5,10,20)",
+    )
 
 
 @command(
@@ -190,7 +195,7 @@ def _soak(args: argparse.Namespace) -> int:
 
     lab.up()
     try:
-        soak.run(args.minutes)
+        soak.run(args.minutes, tuple(int(p) for p in args.loss.split(",")))
     except hosts.LabError as error:
         print(error)
         return 1
