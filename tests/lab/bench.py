@@ -41,6 +41,7 @@ PROFILES = {
     },
 }
 BENCH_WINDOW = {"duplicate-notification-window": 20}
+REAL_GUESTS = 10  # up to this many instances per run boot real guests (~200 MiB of RAM each)
 CRM_MON = ["crm_mon", "--output-as=xml", "--fence-history=3"]  # the fence-confirmed driver's
 
 
@@ -67,102 +68,119 @@ def run_link_down(
 ) -> dict[tuple[str, int], list[float]]:
     """Seconds from link down to the last instance ACTIVE elsewhere, per (profile, count).
 
-    Prints each run and a table: P50, P95 and upstream/suite ratio of the P50s. Raises
-    LabError when a run does not finish within its budget (the cloud's timers + 120 s).
+    Up to REAL_GUESTS instances run as real guests with the double-run detector watching them;
+    more run on nova's fake driver. Prints each run and a table: P50, P95, the upstream/suite
+    ratio of the P50s, runs with an evacuation before the power-off and runs with a double run.
+    Raises LabError when a run does not finish within its budget (the cloud's timers + 120 s).
     """
-    from tests.functional import scenarios as shared
-
-    from . import lab_cloud, procs
+    from . import lab, lab_cloud
 
     admin = scenario_steps.admin_cloud()
     sec = services.load_secrets()
     cloud = lab_cloud.LabCloud(admin)
     results: dict[tuple[str, int], list[float]] = {}
     early: dict[tuple[str, int], int] = {}  # runs with an evacuation before the power-off
+    doubled: dict[tuple[str, int], int] = {}  # runs where the detector saw a double run
     try:
-        for label in labels:
-            configure(admin, sec, label)
-            timing = pacemaker.connection_timing(FAILED)
-            print(f"bench: {label} defaults; {FAILED}'s connection ops: {timing}", flush=True)
-            for count in counts:
+        for count in counts:
+            scenario_steps.reset(admin)
+            lab.use_compute_driver(admin, "libvirt" if count <= REAL_GUESTS else "fake")
+            for label in labels:
+                configure(admin, sec, label)
+                timing = pacemaker.connection_timing(FAILED)
+                print(f"bench: {label} defaults; {FAILED}'s connection ops: {timing}", flush=True)
                 for run_index in range(runs):
-                    scenario_steps.reset(admin)
-                    shared.ensure_segment(
-                        cloud, "S1", "auto", cloud.compute_hosts(), "virt-node-10.maas"
-                    )
-                    ids = scenario_steps.boot(admin, "bench", FAILED, count=count, timeout=900)
-                    pacemaker.wait_idle(timeout=120)
-                    timers = cloud.timers()
-                    shared.wait_out_duplicate_window(
-                        cloud, FAILED, cloud.api.notifications(), timers.duplicate_window
-                    )
-                    t0_wall = cloud.now()
-                    t0 = time.monotonic()
-                    hosts.link_down(hosts.load().host(FAILED))
-
-                    def moved(ids=ids) -> bool:
-                        servers = [admin.server(i) for i in ids]
-                        return all(
-                            s["status"] == "ACTIVE"
-                            and s["OS-EXT-STS:task_state"] is None
-                            and s["OS-EXT-SRV-ATTR:host"] != FAILED
-                            for s in servers
-                        )
-
-                    procs.wait_for(
-                        f"{count} instance(s) moved",
-                        moved,
-                        timeout=timers.host_failover_budget(count) + 120,
-                        interval=0.5,
-                        ignore=(),
-                    )
-                    seconds = time.monotonic() - t0
-                    results.setdefault((label, count), []).append(seconds)
-                    fence = procs.wait_for(
-                        f"{FAILED}'s power-off in Pacemaker's fence history",
-                        lambda t0_wall=t0_wall: shared.first_fence(
-                            cloud.fencing_history(FAILED), t0_wall
-                        ),
-                        timeout=120,
-                        interval=1,
-                    )
-                    first = min(
-                        start for i in ids for start in shared.evacuations_since(cloud, i, t0_wall)
-                    )
-                    before = first < fence.completed
-                    early[(label, count)] = early.get((label, count), 0) + before
+                    seconds, before, findings = _link_down_run(admin, cloud, count)
+                    key = (label, count)
+                    results.setdefault(key, []).append(seconds)
+                    early[key] = early.get(key, 0) + before
+                    doubled[key] = doubled.get(key, 0) + bool(findings)
                     print(
                         f"bench: {label} defaults, {count} instance(s), run {run_index + 1}: "
-                        f"{seconds:.1f} s; first evacuate "
-                        f"{(first - fence.completed).total_seconds():+.0f} s from the power-off"
-                        + (" (BEFORE it)" if before else ""),
+                        f"{seconds:.1f} s"
+                        + ("; evacuated BEFORE the power-off" if before else "")
+                        + "".join(f"; {finding}" for finding in findings),
                         flush=True,
                     )
-                    # Re-insertion is the next run's reset (with upstream's driver the other
-                    # monitor's duplicate notification may still be running here).
-                    cloud.restore_host(FAILED)
     finally:
+        scenario_steps.reset(admin)
+        lab.use_compute_driver(admin, "libvirt")
         configure(admin, sec, "suite")
         deploy.change_config(admin, sec, **dict.fromkeys(BENCH_WINDOW))
-        scenario_steps.reset(admin)
     print("\nip link set eth0 down -> last instance ACTIVE on another host (auto)")
     print(
-        f"{'defaults':10} {'instances':>9} {'runs':>4} {'P50 (s)':>8} {'P95 (s)':>8} "
-        f"{'upstream/suite':>14} {'evacuated before power-off':>27}"
+        f"{'defaults':10} {'instances':>9} {'guests':>6} {'runs':>4} {'P50 (s)':>8} "
+        f"{'P95 (s)':>8} {'upstream/suite':>14} {'evacuated before power-off':>26} "
+        f"{'double run':>10}"
     )
-    for (label, count), values in results.items():
+    for (label, count), values in sorted(results.items(), key=lambda kv: (kv[0][1], kv[0][0])):
         suite = results.get(("suite", count))
         ratio = (
             f"{percentile(values, 50) / percentile(suite, 50):.1f}x"
             if label == "upstream" and suite
             else ""
         )
+        guests = "real" if count <= REAL_GUESTS else "fake"
         print(
-            f"{label:10} {count:9d} {len(values):4d} {percentile(values, 50):8.1f} "
+            f"{label:10} {count:9d} {guests:>6} {len(values):4d} {percentile(values, 50):8.1f} "
             f"{percentile(values, 95):8.1f} {ratio:>14} "
-            f"{early[(label, count)]:>20} of {len(values)}"
+            f"{early[(label, count)]:>19} of {len(values)} {doubled[(label, count)]:>5} of "
+            f"{len(values)}"
         )
     return results
+
+
+def _link_down_run(admin, cloud, count: int) -> tuple[float, bool, list[str]]:
+    """One run: seconds to the last instance ACTIVE elsewhere, whether an instance was
+    evacuated before the power-off, and the double-run detector's findings (real guests)."""
+    from tests.functional import scenarios as shared
+
+    from . import procs
+
+    scenario_steps.reset(admin)
+    shared.ensure_segment(cloud, "S1", "auto", cloud.compute_hosts(), "virt-node-10.maas")
+    ids = scenario_steps.boot(admin, "bench", FAILED, count=count, timeout=900)
+    pacemaker.wait_idle(timeout=120)
+    timers = cloud.timers()
+    shared.wait_out_duplicate_window(
+        cloud, FAILED, cloud.api.notifications(), timers.duplicate_window
+    )
+    watch = cloud.watch_guests(ids) if count <= REAL_GUESTS else None
+    t0_wall = cloud.now()
+    t0 = time.monotonic()
+    hosts.link_down(hosts.load().host(FAILED))
+
+    def moved() -> bool:
+        servers = [admin.server(i) for i in ids]
+        return all(
+            s["status"] == "ACTIVE"
+            and s["OS-EXT-STS:task_state"] is None
+            and s["OS-EXT-SRV-ATTR:host"] != FAILED
+            for s in servers
+        )
+
+    try:
+        procs.wait_for(
+            f"{count} instance(s) moved",
+            moved,
+            timeout=timers.host_failover_budget(count) + 120,
+            interval=0.5,
+            ignore=(),
+        )
+        seconds = time.monotonic() - t0
+    finally:
+        findings = watch.stop()[1] if watch else []
+    fence = procs.wait_for(
+        f"{FAILED}'s power-off in Pacemaker's fence history",
+        lambda: shared.first_fence(cloud.fencing_history(FAILED), t0_wall),
+        timeout=120,
+        interval=1,
+    )
+    first = min(start for i in ids for start in shared.evacuations_since(cloud, i, t0_wall))
+    # Re-insertion is the next run's reset (with upstream's driver the other monitor's
+    # duplicate notification may still be running here).
+    cloud.restore_host(FAILED)
+    return seconds, first < fence.completed, findings
 
 
 def _log_offsets() -> dict[Path, int]:

@@ -213,10 +213,14 @@ def test_host_that_never_comes_back_is_reported(lab):
 
 def test_fence_that_fails_is_reported_with_the_plugin_log(lab):
     host = lab.host("virt-node-02.maas")
+    # Long enough for the detection the pacemaker-remote charm set (interval + timeout) and a
+    # few failed attempts, short of MAAS coming back.
+    timing = pacemaker.connection_timing(host.fqdn)
+    detection = (timing.monitor_interval or 30) + (timing.monitor_timeout or 20)
     maas_emulator.set_faults(unavailable_for=600)
     try:
         with pytest.raises(LabError) as err:
-            pacemaker.fail_and_watch(host, "fence-fails", fence_timeout=15)
+            pacemaker.fail_and_watch(host, "fence-fails", fence_timeout=detection + 10)
     finally:
         maas_emulator.set_faults(unavailable_for=0)
     assert err.value.step == f"fence {host.fqdn}"
