@@ -252,13 +252,6 @@ def engine_grid(counts: list[int], threads: list[int], delays: list[int]) -> lis
     return rows
 
 
-def _cpu_seconds(pid: int) -> float:
-    import os
-
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def crm_mon_cost(rounds: int = 30) -> dict[str, float]:
     """One host-monitor poll (`crm_mon --output-as=xml --fence-history=3` on a hypervisor,
     through pacemaker_remoted): median wall seconds, and CPU milliseconds per round of crm_mon
@@ -271,8 +264,8 @@ def crm_mon_cost(rounds: int = 30) -> dict[str, float]:
     control = pacemaker.control_pids()
 
     def daemons() -> tuple[float, float]:
-        local = sum(_cpu_seconds(p) for p in control if hosts.alive(p))
-        return _cpu_seconds(remoted), local
+        local = sum(pacemaker.cpu_seconds(p) for p in control if hosts.alive(p))
+        return pacemaker.cpu_seconds(remoted), local
 
     walls = []
     children0 = resource.getrusage(resource.RUSAGE_CHILDREN)

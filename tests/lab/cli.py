@@ -154,7 +154,10 @@ def _bench(args: argparse.Namespace) -> int:
         return 2
     labels = tuple(args.defaults.split(","))
     if not set(labels) <= set(bench.PROFILES) or args.runs < 1 or len(grid) not in (0, 2):
-        print("--defaults: suite, upstream or suite,upstream; --runs: 1 or more")
+        print(
+            "--defaults: suite, upstream or suite,upstream; --runs: 1 or more; "
+            "--engine-grid: THREADS/DELAYS, e.g. 3,8,16,32/0,1,5"
+        )
         return 2
     lab.up()
     if args.crm_mon_cost:
@@ -192,9 +195,17 @@ def _soak_arguments(parser: argparse.ArgumentParser) -> None:
 def _soak(args: argparse.Namespace) -> int:
     from . import lab, soak
 
+    try:
+        losses = tuple(int(p) for p in args.loss.split(","))
+    except ValueError:
+        print(f"--loss: comma-separated integer percentages, e.g. 5,10,20 (got {args.loss!r})")
+        return 2
+    if not all(0 < p < 100 for p in losses) or args.minutes <= 0:
+        print("--loss: percentages from 1 to 99; --minutes: more than 0")
+        return 2
     lab.up()
     try:
-        soak.run(args.minutes, tuple(int(p) for p in args.loss.split(",")))
+        soak.run(args.minutes, losses)
     except hosts.LabError as error:
         print(error)
         return 1

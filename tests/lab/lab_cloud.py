@@ -75,8 +75,6 @@ class LabCloud(Cloud):
         monitor.read_string(
             hosts.read_file(hosts.load().hosts[0], MONITORS_CONF).decode(errors="replace")
         )
-        # As the cluster has it now: hacluster's primitive, tuned by the pacemaker-remote charm.
-        timing = pacemaker.connection_timing(settings.FAILED_HOST)
         latency = float(maas_emulator.get_faults().get("power_off_latency", 0))
         return Timers(
             evacuation_delay=float(conf.get("wait_period_after_service_update", 180)),
@@ -86,11 +84,8 @@ class LabCloud(Cloud):
             recovery_threads=int(conf.get("host_failure_recovery_threads", 3)),
             retry_interval=float(conf.get("process_unfinished_notifications_interval", 120)),
             duplicate_window=float(conf.get("duplicate_notification_detection_interval", 180)),
-            # The remote connection's monitor: interval + timeout (Pacemaker's default 20 s).
-            failure_detection=float(
-                ((timing and timing.monitor_interval) or 30)
-                + ((timing and timing.monitor_timeout) or 20)
-            ),
+            # As the cluster has it now: hacluster's primitive, tuned by pacemaker-remote.
+            failure_detection=pacemaker.detection_seconds(settings.FAILED_HOST),
             fence_timeout=latency + 30,  # the plugin's polling and Pacemaker's own steps
             host_monitor_interval=float(monitor["host"]["monitoring_interval"])
             * int(monitor["host"]["monitoring_samples"]),

@@ -37,7 +37,7 @@ import subprocess
 import time
 import xml.etree.ElementTree as ET  # noqa: N817 - the usual name
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -567,6 +567,15 @@ def connection_timing(node: str):
     return charm_pacemaker.parse_connection_timing(proc.stdout, node) if proc.stdout else None
 
 
+def detection_seconds(node: str) -> float:
+    """How long the cluster takes at most to notice `node` silent: its connection monitor's
+    interval + timeout as the CIB has them (hacluster's 30 s and Pacemaker's 20 s when unset)."""
+    timing = connection_timing(node)
+    return float(
+        ((timing and timing.monitor_interval) or 30) + ((timing and timing.monitor_timeout) or 20)
+    )
+
+
 def crm_mon_from_host(host: hosts.Host) -> str:
     """`crm_mon -X` as masakari-hostmonitor runs it on a compute host (remoted's IPC proxy)."""
     return hosts.run(host, ["crm_mon", "-X"], check=False, timeout=30).stdout
@@ -756,6 +765,12 @@ def wait_rejoin(host: hosts.Host, timeline: Timeline | None = None, timeout: flo
         )
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds the process has used (/proc/<pid>/stat); OSError if gone."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def resource_usage() -> dict[str, float]:
     """RSS/PSS (MiB) and CPU seconds of every lab process (control, hosts, emulator)."""
     lab = hosts.load()
@@ -766,7 +781,6 @@ def resource_usage() -> dict[str, float]:
     if emulator.exists():
         pids.add(int(emulator.read_text()))
     rss = pss = cpu = 0.0
-    tick = os.sysconf("SC_CLK_TCK")
     for pid in pids:
         try:
             for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
@@ -774,8 +788,7 @@ def resource_usage() -> dict[str, float]:
                     rss += int(line.split()[1]) / 1024
                 elif line.startswith("Pss:"):
                     pss += int(line.split()[1]) / 1024
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            cpu += (int(fields[11]) + int(fields[12])) / tick
+            cpu += cpu_seconds(pid)
         except (OSError, IndexError, ValueError):
             continue
     return {"processes": len(pids), "rss_mib": rss, "pss_mib": pss, "cpu_seconds": cpu}
@@ -906,7 +919,6 @@ def configure_from_relations(
     text = crm_configuration(
         parse_remote_units(units), maas_emulator.url(lab), maas_credentials, settings
     )
-    (CONTROL_DIR / "cluster-settings.json").write_text(json.dumps(asdict(settings)))
     (CONTROL_DIR / "relation-units.json").write_text(json.dumps(units))
     fd = os.open(CONTROL_DIR / "hacluster.crm", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
@@ -915,11 +927,6 @@ def configure_from_relations(
         ["crm", "configure", "load", "update", str(CONTROL_DIR / "hacluster.crm")], timeout=120
     )
     return text
-
-
-def current_settings() -> ClusterSettings:
-    """The settings the cluster was last configured with."""
-    return ClusterSettings(**json.loads((CONTROL_DIR / "cluster-settings.json").read_text()))
 
 
 def reconfigure(settings: ClusterSettings) -> None:

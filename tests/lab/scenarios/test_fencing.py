@@ -215,8 +215,7 @@ def test_fence_that_fails_is_reported_with_the_plugin_log(lab):
     host = lab.host("virt-node-02.maas")
     # Long enough for the detection the pacemaker-remote charm set (interval + timeout) and a
     # few failed attempts, short of MAAS coming back.
-    timing = pacemaker.connection_timing(host.fqdn)
-    detection = (timing.monitor_interval or 30) + (timing.monitor_timeout or 20)
+    detection = pacemaker.detection_seconds(host.fqdn)
     maas_emulator.set_faults(unavailable_for=600)
     try:
         with pytest.raises(LabError) as err:
