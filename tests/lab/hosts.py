@@ -317,8 +317,30 @@ def plan(hostnames: Sequence[str], subnet: str) -> Lab:
 # --------------------------------------------------------------------------- up / down
 
 
+# Every host mounts its own tmpfs on these (see _create_host): nothing below them is shared.
+HOST_PRIVATE_DIRS = ("/run", "/tmp", "/dev/shm")
+
+
+def check_checkout(repo: Path) -> None:
+    """Raise LabError if the hosts cannot see `repo`: their daemons run its files (e.g.
+    hypervisor_init.py), and a checkout below a directory each host mounts privately is absent
+    inside them."""
+    resolved = repo.resolve()
+    for private in map(Path, HOST_PRIVATE_DIRS):
+        if private == resolved or private in resolved.parents:
+            raise LabError(
+                "hosts up",
+                f"the checkout {resolved} is below {private}, which every lab hypervisor mounts "
+                "privately, so their daemons cannot run the lab's files: clone the repository "
+                "elsewhere (e.g. below /root or /srv) and run it from there",
+            )
+
+
 def up(hostnames: Sequence[str] = DEFAULT_HOSTS, subnet: str = DEFAULT_SUBNET) -> Lab:
     """Create the bridge, the control-side address and one namespaced host per name."""
+    from . import settings  # settings -> hosts: not at import time
+
+    check_checkout(settings.REPO)
     lab = plan(hostnames, subnet)
     if is_up():
         raise LabError("hosts up", "the lab hosts are already up; run `down` first")
