@@ -702,6 +702,15 @@ def link_up(host: Host) -> None:
     run(host, ["ip", "link", "set", HOST_LINK, "up"])
 
 
+def link_is_up(host: Host) -> bool:
+    """Whether the host's link is administratively up (`ip link` flags carry UP)."""
+    out = sh(["ip", "-n", host.netns, "-j", "link", "show", "dev", HOST_LINK], check=False)
+    try:
+        return "UP" in json.loads(out)[0]["flags"]
+    except (ValueError, IndexError, KeyError):
+        return False
+
+
 def power_state(host: Host) -> str:
     try:
         return (host.dir / "power").read_text().strip()

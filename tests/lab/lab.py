@@ -178,12 +178,7 @@ def start_cluster() -> None:
     lab = hosts.load()
     if not pacemaker.control_pids():
         pacemaker.up(deploy_remotes=lambda: hypervisors.deploy_pacemaker_remote(lab))
-    states = pacemaker.node_states()
-    for host in lab.hosts:
-        node = states.get(host.fqdn, {})
-        if node.get("online") != "true" or node.get("unclean") != "false":
-            # Fenced by an earlier scenario: wait for its reboot, clean its failure up.
-            pacemaker.wait_rejoin(host, timeout=120)
+    pacemaker.restore_hosts()  # hosts an earlier run left failed or fenced
     hypervisors.settle_pacemaker_remote(lab)
 
 

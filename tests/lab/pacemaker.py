@@ -765,6 +765,53 @@ def wait_rejoin(host: hosts.Host, timeline: Timeline | None = None, timeout: flo
         )
 
 
+def restore_hosts(timeout: float = 150) -> list[str]:
+    """Bring back every hypervisor an earlier scenario left failed, so that one scenario that
+    stopped midway cannot fail the next: the MAAS emulator's faults cleared, a pending fence
+    let finish (Pacemaker retries it once MAAS answers, at the latest on its recheck after
+    stonith-max-attempts), powered on, link up, cleaned up and online (`wait_rejoin`).
+
+    Returns the names of the hosts it restored ([] when all were healthy). Raises LabError
+    after `timeout` seconds per stage.
+    """
+    lab = hosts.load()
+    maas_emulator.set_faults(
+        power_off_latency=maas_emulator.DEFAULT_POWER_OFF_LATENCY,
+        boot_delay=0,
+        unavailable_for=0,
+        conflict_for=0,
+        broken=[],
+    )
+    states = node_states()
+    restored = []
+    for host in lab.hosts:
+        node = states.get(host.fqdn, {})
+        if (
+            node.get("online") == "true"
+            and node.get("unclean") == "false"
+            and hosts.power_state(host) == "on"
+            and hosts.link_is_up(host)
+        ):
+            continue
+        restored.append(host.fqdn)
+        if node.get("unclean") == "true":
+            procs.wait_for(
+                f"fence {host.fqdn}",
+                lambda host=host: node_states().get(host.fqdn, {}).get("unclean") == "false",
+                timeout=timeout,
+                interval=0.5,
+                ignore=(),
+                details=lambda: "[control]\n" + hosts.tail(control_log(), 8),
+                error=LabError,
+            )
+        if hosts.power_state(host) == "on" and hosts.processes(host):
+            hosts.link_up(host)
+        else:
+            hosts.power_on(host)
+        wait_rejoin(host, timeout=timeout)
+    return restored
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds the process has used (/proc/<pid>/stat); OSError if gone."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()

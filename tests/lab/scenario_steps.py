@@ -98,7 +98,10 @@ def restore_computes(admin: rest_client.RestClient) -> None:
 
 def reset(admin: rest_client.RestClient) -> None:
     """No servers, no segments, every hypervisor healthy."""
-    from . import hosts, hypervisors
+    from . import hosts, hypervisors, pacemaker
+
+    for name in pacemaker.restore_hosts():
+        print(f"  lab reset: {name} was left failed by an earlier scenario, brought back")
 
     admin.delete_all_servers()
     end_stale_notifications()

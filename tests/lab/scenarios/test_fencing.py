@@ -33,6 +33,7 @@ RECORDED = Path(__file__).parents[1] / "recorded"
 def lab(admin):
     """The whole lab (brought up by the `admin` fixture), idle, every remote node online."""
     created = hosts.load()
+    pacemaker.restore_hosts()  # an earlier scenario that stopped midway
     pacemaker.wait_idle([h.fqdn for h in created.hosts], 120)
     pacemaker.record("crm_mon-all-online", pacemaker.crm_mon_xml())
     pacemaker.record(
@@ -213,30 +214,32 @@ def test_host_that_never_comes_back_is_reported(lab):
 
 def test_fence_that_fails_is_reported_with_the_plugin_log(lab):
     host = lab.host("virt-node-02.maas")
-    # Long enough for the detection the pacemaker-remote charm set (interval + timeout) and a
-    # few failed attempts, short of MAAS coming back.
+    # The detection the pacemaker-remote charm set (interval + timeout), then time for a few
+    # failed attempts however slow the machine, MAAS still down all along.
     detection = pacemaker.detection_seconds(host.fqdn)
     maas_emulator.set_faults(unavailable_for=600)
     try:
         with pytest.raises(LabError) as err:
-            pacemaker.fail_and_watch(host, "fence-fails", fence_timeout=detection + 10)
-    finally:
+            pacemaker.fail_and_watch(host, "fence-fails", fence_timeout=detection + 40)
+        print("\n" + err.value.report())
+        assert err.value.step == f"fence {host.fqdn}"
+        assert "HTTP 503" in err.value.log_tail  # the plugin's own words, from its log
+        assert "fence attempt failed" in err.value.message  # the timeline so far
         maas_emulator.set_faults(unavailable_for=0)
-    assert err.value.step == f"fence {host.fqdn}"
-    assert "HTTP 503" in err.value.log_tail  # the plugin's own words, from its log
-    assert "fence attempt failed" in err.value.message  # the timeline so far
-    print("\n" + err.value.report())
-    # MAAS is back: Pacemaker's next retry fences the host, which then rejoins.
-    procs.wait_for(
-        "fence after MAAS is back",
-        lambda: pacemaker.node_states().get(host.fqdn, {}).get("unclean") == "false",
-        timeout=60,
-        interval=0.5,
-        ignore=(),
-        error=LabError,
-    )
-    assert hosts.power_state(host) == "on"  # reset: powered off, then on again
-    pacemaker.wait_rejoin(host, timeout=60)
+        # MAAS is back: Pacemaker's next retry fences the host (after stonith-max-attempts
+        # failures, its next cluster recheck), which then rejoins.
+        procs.wait_for(
+            "fence after MAAS is back",
+            lambda: pacemaker.node_states().get(host.fqdn, {}).get("unclean") == "false",
+            timeout=150,
+            interval=0.5,
+            ignore=(),
+            error=LabError,
+        )
+        assert hosts.power_state(host) == "on"  # reset: powered off, then on again
+        pacemaker.wait_rejoin(host)
+    finally:
+        pacemaker.restore_hosts()  # whatever failed above, the next scenario gets it back
 
 
 def test_python_libmaas_client_works_against_the_emulator(lab):
