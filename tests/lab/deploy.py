@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from . import hosts, install, procs, settings, vault
+from . import hosts, install, procs, prometheus, settings, vault
 from .charm_unit import CharmUnit
 from .procs import LabError
 
@@ -221,10 +221,11 @@ def service_argv(name: str) -> list[str]:
             "--log-file",
             str(ENGINE_LOG),
         ]
-    if name == "masakari-recovery-resumer":
-        # The charm's own unit (/etc/systemd/system/masakari-recovery-resumer.service): its
-        # ExecStart as its User.
-        unit = Path("/etc/systemd/system/masakari-recovery-resumer.service").read_text()
+    unit_file = Path(f"/etc/systemd/system/{name}.service")
+    if unit_file.exists():
+        # The charm's own units (the recovery resumer, the metrics exporter): ExecStart as
+        # their User (masakari, as both say).
+        unit = unit_file.read_text()
         exec_start = next(
             line.split("=", 1)[1] for line in unit.splitlines() if line.startswith("ExecStart=")
         )
@@ -301,14 +302,7 @@ class Deployment(CharmUnit):
     def initial_state(self, config: dict[str, Any]):
         t = self.testing
         networks = {
-            t.Network(
-                name,
-                bind_addresses=[
-                    t.BindAddress([t.Address(settings.IP, cidr=hosts.DEFAULT_SUBNET)])
-                ],
-                ingress_addresses=[settings.IP],
-                egress_subnets=[hosts.DEFAULT_SUBNET],
-            )
+            self.lab_network(name)
             for name in (
                 "shared-db",
                 "amqp",
@@ -318,9 +312,20 @@ class Deployment(CharmUnit):
                 "internal",
                 "admin",
                 "certificates",
+                "cos-agent",
             )
         }
         return t.State(leader=True, config=config, networks=networks)
+
+    def lab_network(self, name: str):
+        """The binding `name` on the lab's bridge address, as every binding of the unit is."""
+        t = self.testing
+        return t.Network(
+            name,
+            bind_addresses=[t.BindAddress([t.Address(settings.IP, cidr=hosts.DEFAULT_SUBNET)])],
+            ingress_addresses=[settings.IP],
+            egress_subnets=[hosts.DEFAULT_SUBNET],
+        )
 
     # ---------------------------------------------------------------- events
     def add_relation(self, state, endpoint: str, remote_app: str, interface: str):
@@ -434,6 +439,8 @@ class Deployment(CharmUnit):
         ):
             state = self.add_relation(state, endpoint, remote, interface)
             state = self.answer(state, endpoint, answer(self.sent(state, endpoint)))
+        # grafana-agent (the lab's Prometheus plays it) answers nothing the charm reads.
+        state = self.add_relation(state, "cos-agent", "grafana-agent", "cos_agent")
         # What the charm published after vault's answer (https endpoints) reaches keystone.
         return self.reconcile_counterparts(state)
 
@@ -449,6 +456,12 @@ class Deployment(CharmUnit):
         if self.relation(state, "certificates") is None:
             # A lab deployed before vault was in it: `juju integrate masakari vault`.
             state = self.add_relation(state, "certificates", "vault", "tls-certificates")
+        if self.relation(state, "cos-agent") is None:
+            # A lab deployed before its Prometheus: `juju integrate masakari grafana-agent`.
+            if not any(n.binding_name == "cos-agent" for n in state.networks):
+                networks = {*state.networks, self.lab_network("cos-agent")}
+                state = dataclasses.replace(state, networks=networks)
+            state = self.add_relation(state, "cos-agent", "grafana-agent", "cos_agent")
         for endpoint, answer in (
             ("shared-db", self.mysql_answer),
             ("amqp", self.rabbit_answer),
@@ -502,6 +515,8 @@ def deploy(admin, sec: dict[str, str], config: dict[str, Any] | None = None, che
             state = dataclasses.replace(state, config=options)
             state = deployment.run("config-changed", deployment.ctx.on.config_changed(), state)
         state = deployment.run("start", deployment.ctx.on.start(), state)
+    prometheus.agent_reads(UNIT, deployment.sent(state, "cos-agent"))
+    prometheus.apply()
     if check:
         check_deployed(state, admin)
     return state.unit_status

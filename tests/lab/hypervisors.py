@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from . import hosts, install, pacemaker, settings, vault
+from . import hosts, install, pacemaker, prometheus, settings, vault
 from .charm_unit import CharmUnit
 from .procs import LabError
 
@@ -241,19 +241,21 @@ class Unit(CharmUnit):
         self.charm_class.system = in_host_system(self.host)  # the class attribute charms read
         return super().run(event_name, event, state)
 
-    def first_deploy(self, relations: list, config: dict[str, Any]):
+    def network(self, name: str):
+        """The binding `name` on the host's address (its one network, the default space)."""
         t = self.testing
-        network = t.Network(
-            self.spec.app,
+        return t.Network(
+            name,
             bind_addresses=[t.BindAddress([t.Address(self.host.ip, cidr=hosts.DEFAULT_SUBNET)])],
             ingress_addresses=[self.host.ip],
             egress_subnets=[hosts.DEFAULT_SUBNET],
         )
+
+    def first_deploy(self, relations: list, config: dict[str, Any]):
+        t = self.testing
         networks = {
-            dataclasses.replace(network, binding_name=r.endpoint)
-            for r in relations
-            if not isinstance(r, t.SubordinateRelation)
-        }
+            self.network(r.endpoint) for r in relations if not isinstance(r, t.SubordinateRelation)
+        } | {self.network("juju-info")}
         state = t.State(leader=False, config=config, relations=relations, networks=networks)
         on = self.ctx.on
         state = self.run("install", on.install(), state)
@@ -375,7 +377,16 @@ def deploy_monitors(lab: hosts.Lab, admin, sec: dict[str, str], config: dict | N
             state = unit.join(state, empty)
         if dict(unit.relation(state, "certificates").remote_units_data[0]) != ca:
             state = unit.answer(state, "certificates", ca)
+        if unit.relation(state, "cos-agent") is None:
+            # grafana-agent on the same hypervisor, played by the lab's Prometheus.
+            if not any(n.binding_name == "juju-info" for n in state.networks):
+                networks = {*state.networks, unit.network("juju-info")}
+                state = dataclasses.replace(state, networks=networks)
+            agent = unit.testing.SubordinateRelation("cos-agent", remote_app_name="grafana-agent")
+            state = unit.join(state, agent)
+        prometheus.agent_reads(unit.name, unit.sent(state, "cos-agent"))
         _check_active(unit, state)
+    prometheus.apply()
 
 
 def monitors_action(lab: hosts.Lab, host: str, name: str, **params: Any) -> dict:

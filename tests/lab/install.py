@@ -41,6 +41,8 @@ PACKAGES = [
     "python3-venv",
     "python3-pymysql",
     "unzip",
+    "prometheus",  # plays COS for the charms' cos-agent relations (prometheus.py)
+    "python3-prometheus-client",  # both charms' exporters (they install it too)
     # The hypervisors' side: hacluster's cluster (pacemaker.py's list), and the monitors the
     # masakari-monitors charm runs (as user masakari, crm_mon through sudo).
     *pacemaker.PACKAGES,

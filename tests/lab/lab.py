@@ -88,6 +88,7 @@ def check_ports_free() -> None:
         "neutron-stub": settings.NEUTRON_PORT,
         "apache2": settings.MASAKARI_API_PORT,
         "haproxy": settings.MASAKARI_PUBLIC_PORT,
+        "prometheus": settings.PROMETHEUS_PORT,
     }
     for name, port in wanted.items():
         host = settings.LOOPBACK if name == "epmd" else settings.IP
@@ -161,6 +162,10 @@ def up(with_masakari: bool = True) -> Timer:
             "masakari-monitors (charm)",
             lambda: hypervisors.deploy_monitors(hosts.load(), admin, sec),
         )
+        # The charms' cos-agent data, played into Prometheus by deploy and deploy_monitors.
+        from . import prometheus
+
+        timer.phase("prometheus scrapes both exporters", prometheus.wait_scraped)
     timer.phases["total"] = timer.total()
     (settings.LOGS / "up-timings.json").write_text(json.dumps(timer.phases, indent=1))
     print(

@@ -43,6 +43,7 @@ GLANCE_PORT = 29292
 NEUTRON_PORT = 29696
 MASAKARI_API_PORT = 15858  # apache2 mod_wsgi, rendered by the charm
 MASAKARI_PUBLIC_PORT = 15868  # haproxy, rendered by the charm
+PROMETHEUS_PORT = 29090  # the lab's Prometheus (prometheus.py)
 
 REGION = "RegionOne"
 KEYSTONE_URL = f"http://{IP}:{KEYSTONE_PORT}/v3"

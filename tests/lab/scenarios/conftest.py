@@ -17,6 +17,7 @@ RUN_ORDER = (
     "test_charm_tuning.py",
     "test_fencing.py",
     "test_failover.py",
+    "test_metrics.py",  # the dashboards' data comes from the failovers before it
     "test_engine_interruption.py",
 )
 

@@ -21,7 +21,7 @@ import pytest
 from tests.functional import scenarios as shared
 from tests.functional.scenarios import FailoverScenarios
 
-from .. import hosts, maas_emulator, pacemaker, scenario_steps, settings
+from .. import hosts, maas_emulator, pacemaker, prometheus, scenario_steps, settings
 from ..lab_cloud import LabCloud, configure_monitors, use_charm_timing, use_hacluster_timing
 from ..procs import LabError, wait_for
 
@@ -76,10 +76,53 @@ def fail_and_recover(cloud: LabCloud, method: str, name: str) -> shared.Timeline
     return timeline
 
 
+def failover_series(host: str) -> dict[str, float]:
+    """What the lab's Prometheus has of host failovers now: the exporters' finished
+    COMPUTE_HOST notifications and recovery durations, and the surviving host monitors'
+    fence confirmations and accepted STOPPED notifications (the failed host's own monitor
+    restarts with it, so its counters start again from 0)."""
+    survivors = f'instance!~"{hosts.load().host(host).ip}:.*"'
+    every_unit = "max without (instance, job, juju_unit)"
+    return {
+        "finished": prometheus.value(
+            f'{every_unit} (masakari_notifications{{type="COMPUTE_HOST", status="finished"}})'
+        ),
+        "durations": prometheus.value(
+            f'{every_unit} (masakari_recovery_duration_seconds_count{{type="COMPUTE_HOST"}})'
+        ),
+        "fences confirmed": prometheus.value(
+            f"sum(masakari_hostmonitor_fence_confirmations_total{{{survivors}}})"
+        ),
+        "STOPPED sent": prometheus.value(
+            f'sum(masakari_hostmonitor_notifications_sent_total{{event="STOPPED", {survivors}}})'
+        ),
+    }
+
+
 @pytest.mark.parametrize("method", ["auto", "auto_priority", "rh_priority"])
 def test_link_down_is_recovered_by_each_method(cloud, method):
-    """reserved_host is TestSharedFailoverScenarios' test 2."""
+    """reserved_host is TestSharedFailoverScenarios' test 2. Each failover shows in the
+    lab's Prometheus: one notification sent and finished, its duration, the fence."""
+    host = sorted(cloud.compute_hosts())[0]
+    before = failover_series(host)
     fail_and_recover(cloud, method, f"ha-{method}")
+
+    def grown() -> dict[str, float] | None:
+        now = failover_series(host)
+        return now if all(now[k] > before[k] for k in now) else None
+
+    after = wait_for(
+        "the failover in Prometheus",
+        grown,
+        timeout=60,
+        interval=1,
+        ignore=(LabError,),
+        details=lambda: f"\nbefore: {before}\nnow: {failover_series(host)}",
+    )
+    print(f"Prometheus before: {before}\nPrometheus after: {after}")
+    assert after["finished"] == before["finished"] + 1
+    assert after["durations"] == before["durations"] + 1
+    assert after["STOPPED sent"] == before["STOPPED sent"] + 1  # one monitor notified, once
 
 
 def test_killed_pacemaker_remoted_is_fenced_and_recovered(cloud):

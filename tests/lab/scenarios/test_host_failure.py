@@ -10,11 +10,16 @@ from dataclasses import dataclass
 
 import pytest
 
-from .. import scenario_steps, settings
+from .. import prometheus, scenario_steps, settings
 
 FAILED = settings.FAILED_HOST
 RESERVED = settings.RESERVED_HOST
 OTHER = "virt-node-10.maas"
+# The exporters' failed COMPUTE_HOST notifications, as the lab's Prometheus scraped them.
+FAILED_NOTIFICATIONS = (
+    "max without (instance, job, juju_unit) "
+    '(masakari_notifications{type="COMPUTE_HOST", status="failed"})'
+)
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,7 @@ def test_host_failure_recovery(clean, name):
     for host in case.disabled:
         admin.set_compute_service(host, status="disabled", disabled_reason="lab: no capacity")
     ids = scenario_steps.boot(admin, "vm", FAILED, count=2)
+    failed_before = prometheus.value(FAILED_NOTIFICATIONS)
     tl.mark(
         f"segment {case.method} (reserved: {', '.join(case.reserved) or 'none'}; "
         f"disabled: {', '.join(case.disabled) or 'none'}); 2 servers ACTIVE on {FAILED}"
@@ -70,6 +76,14 @@ def test_host_failure_recovery(clean, name):
         # error, re-run once after retry-interval, then failed.
         scenario_steps.watch_failover(admin, tl, uuid, [], set(), want=("failed",), timeout=300)
         assert {scenario_steps.host_of(admin.server(i)) for i in ids} == {FAILED}
+        # What an operator sees: the failed count one higher, and the alert that says so.
+        failed = prometheus.wait_value(FAILED_NOTIFICATIONS, lambda v: v > failed_before)
+        assert failed == failed_before + 1
+        prometheus.wait_alert("MasakariNotificationFailed", {"type": "COMPUTE_HOST"})
+        tl.mark("Prometheus: MasakariNotificationFailed firing, failed count +1")
+        if case.method == "reserved_host":
+            prometheus.wait_alert("MasakariReservedHostsExhausted", {"segment": "S1"})
+            tl.mark("Prometheus: MasakariReservedHostsExhausted firing for S1")
     scenario_steps.show_tables(segment)
 
     failed_service = admin.compute_service(FAILED)

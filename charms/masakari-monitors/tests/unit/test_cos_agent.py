@@ -103,3 +103,16 @@ def test_generated_metrics_ports_reach_the_driver_or_name_the_option(port):
         assert workload.MONITORS_CONF not in system.files
         (relation,) = [r for r in out.relations if r.endpoint == "cos-agent"]
         assert "config" not in relation.local_unit_data  # nothing published
+
+
+def test_the_metrics_address_is_the_machines_juju_info_binding(ctx, system):
+    """Not ops.testing's default: the address Juju gives the default space's binding."""
+    network = testing.Network(
+        "juju-info", bind_addresses=[testing.BindAddress([testing.Address("10.213.0.12")])]
+    )
+    out = ctx.run(ctx.on.config_changed(), dataclasses.replace(ready(), networks={network}))
+    assert out.unit_status.name == "active", out.unit_status
+    assert fence_confirmed_section(system)["metrics_address"] == "10.213.0.12"
+    (relation,) = [r for r in out.relations if r.endpoint == "cos-agent"]
+    (job,) = json.loads(relation.local_unit_data["config"])["metrics_scrape_jobs"]
+    assert job["static_configs"] == [{"targets": ["10.213.0.12:9787"]}]
