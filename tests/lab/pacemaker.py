@@ -588,10 +588,13 @@ def fail_and_watch(
     fence_timeout: float = 120,
     rejoin_timeout: float = 150,
     rejoin: bool = True,
+    stop_at_failed_fence: bool = False,
 ) -> Timeline:
     """Inject a failure into `host`, follow detection, fencing and (optionally) the rejoin.
 
-    Raises LabError naming the step that did not happen, with that daemon's last log lines.
+    Raises LabError naming the step that did not happen, with that daemon's last log lines;
+    with `stop_at_failed_fence`, as soon as the fence history shows a failed attempt (a
+    scenario that makes fencing fail: no need to wait out `fence_timeout`).
     """
     # The shared suite's timeline; imported here: tox's unit env imports this module without
     # the repository on sys.path.
@@ -633,13 +636,15 @@ def fail_and_watch(
                 record(f"fence-history-{scenario}-while-failing", history)
                 record(f"crm_mon-{scenario}-fence-failing", crm_mon_xml())
                 failing_recorded = True
+                if stop_at_failed_fence:
+                    return True
         if seen_unclean and node.get("unclean") == "false":
             timeline.add(now, "fenced in crm_mon (online=false unclean=false)")
             record(f"crm_mon-{scenario}-fenced", text)
             return True
         return False
 
-    def not_fenced(what: str, message: str, details: str) -> LabError:
+    def not_fenced(what: str, message: str = "", details: str = "") -> LabError:
         _add_log_marks(timeline, offset, host)
         fence_lines = [
             line
@@ -648,7 +653,8 @@ def fail_and_watch(
         ]
         return LabError(
             what,
-            f"not fenced within {fence_timeout:.0f}s (crm_mon: online="
+            f"not fenced {'(a fence attempt failed)' if failing_recorded else ''} within "
+            f"{fence_timeout:.0f}s (crm_mon: online="
             f"{node.get('online')} unclean={node.get('unclean')})\n" + timeline.render(),
             "[external/maas]\n"
             + hosts.tail(plugin_log, 6)
@@ -664,6 +670,8 @@ def fail_and_watch(
         ignore=(),
         error=not_fenced,
     )
+    if stop_at_failed_fence and failing_recorded and node.get("unclean") != "false":
+        raise not_fenced(f"fence {host.fqdn}")
     _add_log_marks(timeline, offset, host)
     record(f"fence-history-{scenario}", fence_history_xml(host.fqdn))
     if rejoin:
