@@ -101,7 +101,7 @@ def reset(admin: rest_client.RestClient) -> None:
     from . import hosts, hypervisors, pacemaker
 
     for name in pacemaker.restore_hosts():
-        print(f"  lab reset: {name} was left failed by an earlier scenario, brought back")
+        print(f"  lab reset: {name}, failed by an earlier scenario, rejoined the cluster")
 
     admin.delete_all_servers()
     end_stale_notifications()
