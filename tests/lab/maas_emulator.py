@@ -123,6 +123,7 @@ def set_faults(
     boot_delay: float | None = None,
     unavailable_for: float | None = None,
     conflict_for: float | None = None,
+    unavailable_from_next_power_action_for: float | None = None,
     broken: list[str] | None = None,
 ) -> dict:
     """Change the emulator's behaviour from now on (read on every request).
@@ -130,10 +131,14 @@ def set_faults(
     power_off_latency: seconds from power_off to the host really being off (a BMC's delay).
     boot_delay: seconds from power_on until the host's boot services start (default 0).
     unavailable_for / conflict_for: answer power actions 503 / 409 for that many seconds.
+    unavailable_from_next_power_action_for: the same 503 window, opened by the next power
+    action (however long the cluster takes to ask); 0 cancels one not yet opened.
     broken: machines (short or full names) that never come back after a power_on.
     """
     faults = get_faults()
     now = time.time()
+    if unavailable_from_next_power_action_for is not None:
+        faults["unavailable_from_next_power_action_for"] = unavailable_from_next_power_action_for
     if power_off_latency is not None:
         faults["power_off_latency"] = power_off_latency
     if boot_delay is not None:
@@ -363,8 +368,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
         return self._send(400, f"Unrecognised signature: method={method} op={op}")
 
     def _power(self, host: hosts.Host, op: str) -> None:
-        faults = get_faults()
         now = time.time()
+        with self.machines.lock:
+            faults = get_faults()
+            window = faults.get("unavailable_from_next_power_action_for")
+            if window:
+                set_faults(unavailable_for=window, unavailable_from_next_power_action_for=0)
+                faults = get_faults()
         sid = system_id(host.fqdn)
         if now < faults.get("unavailable_until", 0):
             _record("answered_503", machine=host.short, op=op)

@@ -788,6 +788,7 @@ def restore_hosts(timeout: float = 150) -> list[str]:
         boot_delay=0,
         unavailable_for=0,
         conflict_for=0,
+        unavailable_from_next_power_action_for=0,
         broken=[],
     )
     states = node_states()
