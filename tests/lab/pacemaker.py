@@ -653,7 +653,7 @@ def fail_and_watch(
         ]
         return LabError(
             what,
-            f"not fenced {'(a fence attempt failed)' if failing_recorded else ''} within "
+            f"not fenced{' (a fence attempt failed)' if failing_recorded else ''} within "
             f"{fence_timeout:.0f}s (crm_mon: online="
             f"{node.get('online')} unclean={node.get('unclean')})\n" + timeline.render(),
             "[external/maas]\n"
@@ -776,8 +776,8 @@ def wait_rejoin(host: hosts.Host, timeline: Timeline | None = None, timeout: flo
 def restore_hosts(timeout: float = 150) -> list[str]:
     """Bring back every hypervisor an earlier scenario left failed, so that one scenario that
     stopped midway cannot fail the next: the MAAS emulator's faults cleared, a pending fence
-    let finish (Pacemaker retries it once MAAS answers, at the latest on its recheck after
-    stonith-max-attempts), powered on, link up, cleaned up and online (`wait_rejoin`).
+    let finish (Pacemaker retries it once MAAS answers), powered on, link up, cleaned up and
+    online (`wait_rejoin`).
 
     Returns the names of the hosts it restored ([] when all were healthy). Raises LabError
     after `timeout` seconds per stage.
