@@ -81,6 +81,20 @@ class CharmUnit:
         return out
 
     @staticmethod
+    def network(name: str, address: str):
+        """Juju's binding `name` on `address` in the lab's subnet (ops.testing's Network)."""
+        from ops import testing
+
+        from .hosts import DEFAULT_SUBNET
+
+        return testing.Network(
+            name,
+            bind_addresses=[testing.BindAddress([testing.Address(address, cidr=DEFAULT_SUBNET)])],
+            ingress_addresses=[address],
+            egress_subnets=[DEFAULT_SUBNET],
+        )
+
+    @staticmethod
     def relation(state, endpoint: str):
         return next((r for r in state.relations if r.endpoint == endpoint), None)
 

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from . import hosts, install, procs, prometheus, settings, vault
+from . import install, procs, prometheus, settings, vault
 from .charm_unit import CharmUnit
 from .procs import LabError
 
@@ -319,13 +319,7 @@ class Deployment(CharmUnit):
 
     def lab_network(self, name: str):
         """The binding `name` on the lab's bridge address, as every binding of the unit is."""
-        t = self.testing
-        return t.Network(
-            name,
-            bind_addresses=[t.BindAddress([t.Address(settings.IP, cidr=hosts.DEFAULT_SUBNET)])],
-            ingress_addresses=[settings.IP],
-            egress_subnets=[hosts.DEFAULT_SUBNET],
-        )
+        return self.network(name, settings.IP)
 
     # ---------------------------------------------------------------- events
     def add_relation(self, state, endpoint: str, remote_app: str, interface: str):

@@ -241,21 +241,17 @@ class Unit(CharmUnit):
         self.charm_class.system = in_host_system(self.host)  # the class attribute charms read
         return super().run(event_name, event, state)
 
-    def network(self, name: str):
+    def host_network(self, name: str):
         """The binding `name` on the host's address (its one network, the default space)."""
-        t = self.testing
-        return t.Network(
-            name,
-            bind_addresses=[t.BindAddress([t.Address(self.host.ip, cidr=hosts.DEFAULT_SUBNET)])],
-            ingress_addresses=[self.host.ip],
-            egress_subnets=[hosts.DEFAULT_SUBNET],
-        )
+        return self.network(name, self.host.ip)
 
     def first_deploy(self, relations: list, config: dict[str, Any]):
         t = self.testing
         networks = {
-            self.network(r.endpoint) for r in relations if not isinstance(r, t.SubordinateRelation)
-        } | {self.network("juju-info")}
+            self.host_network(r.endpoint)
+            for r in relations
+            if not isinstance(r, t.SubordinateRelation)
+        } | {self.host_network("juju-info")}
         state = t.State(leader=False, config=config, relations=relations, networks=networks)
         on = self.ctx.on
         state = self.run("install", on.install(), state)
@@ -380,7 +376,7 @@ def deploy_monitors(lab: hosts.Lab, admin, sec: dict[str, str], config: dict | N
         if unit.relation(state, "cos-agent") is None:
             # grafana-agent on the same hypervisor, played by the lab's Prometheus.
             if not any(n.binding_name == "juju-info" for n in state.networks):
-                networks = {*state.networks, unit.network("juju-info")}
+                networks = {*state.networks, unit.host_network("juju-info")}
                 state = dataclasses.replace(state, networks=networks)
             agent = unit.testing.SubordinateRelation("cos-agent", remote_app_name="grafana-agent")
             state = unit.join(state, agent)
