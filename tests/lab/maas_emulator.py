@@ -155,6 +155,16 @@ def set_faults(
     return faults
 
 
+def faults_for_power_action() -> dict:
+    """The faults a power action meets: a 503 window set to open at the next power action
+    (`unavailable_from_next_power_action_for`) opens now, once."""
+    faults = get_faults()
+    window = faults.get("unavailable_from_next_power_action_for")
+    if window:
+        faults = set_faults(unavailable_for=window, unavailable_from_next_power_action_for=0)
+    return faults
+
+
 def get_faults() -> dict:
     try:
         return json.loads(FAULTS_FILE.read_text())
@@ -370,11 +380,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def _power(self, host: hosts.Host, op: str) -> None:
         now = time.time()
         with self.machines.lock:
-            faults = get_faults()
-            window = faults.get("unavailable_from_next_power_action_for")
-            if window:
-                set_faults(unavailable_for=window, unavailable_from_next_power_action_for=0)
-                faults = get_faults()
+            faults = faults_for_power_action()
         sid = system_id(host.fqdn)
         if now < faults.get("unavailable_until", 0):
             _record("answered_503", machine=host.short, op=op)

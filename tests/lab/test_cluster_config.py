@@ -4,6 +4,7 @@ configuration hacluster would write, MAAS OAuth, host address planning (no root 
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -120,3 +121,13 @@ def test_plan_gives_stable_addresses_and_rejects_bad_names():
         hosts.plan(["Virt_Node"], "10.213.0.0/24")
     with pytest.raises(LabError, match="private IPv4"):
         hosts.plan(hosts.DEFAULT_HOSTS, "8.8.8.0/24")
+
+
+def test_a_503_window_set_for_the_next_power_action_opens_there_once(tmp_path, monkeypatch):
+    monkeypatch.setattr(maas_emulator, "FAULTS_FILE", tmp_path / "faults.json")
+    maas_emulator.set_faults(unavailable_from_next_power_action_for=20)
+    assert maas_emulator.get_faults().get("unavailable_until", 0) == 0  # not open yet
+    opened = maas_emulator.faults_for_power_action()
+    assert 19 < opened["unavailable_until"] - time.time() <= 20
+    again = maas_emulator.faults_for_power_action()  # the next action: the same window
+    assert again["unavailable_until"] == opened["unavailable_until"]
