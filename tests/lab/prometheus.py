@@ -217,13 +217,13 @@ def wait_value(expr: str, accept, timeout: float = 60) -> float:
     """Wait until `accept(value(expr))` holds (the next scrapes catch up); that value."""
     seen: list[float] = []
 
-    def check() -> float | None:
+    def accepted() -> bool:
         seen.append(value(expr))
-        return seen[-1] if accept(seen[-1]) else None
+        return accept(seen[-1])
 
-    result = procs.wait_for(
+    procs.wait_for(
         f"{expr} in Prometheus",
-        lambda: (v := check()) is not None and (v,),
+        accepted,
         timeout=timeout,
         interval=1,
         ignore=(LabError,),
@@ -231,7 +231,7 @@ def wait_value(expr: str, accept, timeout: float = 60) -> float:
             f"\nlast value: {seen[-1] if seen else None}\n" + "\n".join(targets_down())
         ),
     )
-    return result[0]
+    return seen[-1]
 
 
 def dashboards() -> list[tuple[str, dict]]:

@@ -13,7 +13,8 @@ def unit_data(app: str, address: str, port: int, name: str) -> dict:
         sys.path.append(str(settings.REPO / "lib"))
     from charm_common import cos_agent
 
-    topology = cos_agent.Topology("lab", "00000000-0000-4000-8000-000000000001", app, app)
+    model = prometheus.MODEL
+    topology = cos_agent.Topology(model["juju_model"], model["juju_model_uuid"], app, app)
     job = cos_agent.scrape_job(name, address, port)
     data = cos_agent.unit_data(
         topology=topology, charm_dir=settings.REPO / "charms" / app, jobs=[job]
