@@ -405,6 +405,18 @@ def watch_failover(
                 tl.mark(f"server {server['name']} ACTIVE on {host_of(server)}")
         return current in want and len(arrived) == len(ids)
 
+    def details() -> str:
+        # CI shows only the end of a run: the timeout message carries what the timeline printed.
+        servers = [admin.server(server_id) for server_id in ids]
+        engine = [line for _, line in engine_log_lines(tl.zero_wall)
+                  if uuid in line or " ERROR " in line or " WARNING " in line]  # fmt: skip
+        return "\n".join([
+            f"\nnotification {uuid}: {' -> '.join(status)}",
+            *(f"server {s['name']}: {s['status']} on {host_of(s)}" for s in servers),
+            "timeline:", *(f"  t+{rel:6.1f}s  {what}" for rel, what in tl.events),
+            "masakari-engine (this notification, errors, warnings):", *engine[-20:],
+        ])  # fmt: skip
+
     try:
         procs.wait_for(
             f"notification {'/'.join(want)} and {len(ids)} server(s) ACTIVE "
@@ -413,6 +425,7 @@ def watch_failover(
             timeout=timeout,
             interval=0.5,
             ignore=(LabError,),
+            details=details,
         )
     finally:
         for rel, text in engine_steps(tl):
