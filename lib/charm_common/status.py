@@ -117,6 +117,12 @@ MIGRATING = _message("maintenance", "Migrating the database to {release}", (MASA
 MIGRATION_FAILED = _message(
     "blocked", "Database migration failed: {detail}; retrying on the next hook", (MASAKARI,)
 )
+QUICKACK_FAILED = _message(
+    "blocked",
+    "Cannot set quickack on the route to Pacemaker remote node {address}: {detail}; retrying "
+    "on the next hook (pacemaker-remote-quickack=false leaves the routes alone)",
+    (MASAKARI,),
+)
 
 # the hypervisor charms --------------------------------------------------------------------------
 INVALID_NODE_NAME = _message("blocked", "Invalid node name: {why}", HYPERVISOR)

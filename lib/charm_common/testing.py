@@ -1,11 +1,17 @@
-"""An in-memory System for unit tests: records what a charm did to its machine."""
+"""An in-memory System for unit tests: records what a charm did to its machine; and a real
+throwaway network namespace for what is cheap to run for real (routes)."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from collections.abc import Callable, Sequence
+import os
+import shutil
+import subprocess
+import uuid
+from collections.abc import Callable, Iterator, Sequence
 
-from charm_common.system import RunResult, System
+from charm_common.system import HostSystem, RunResult, System
 
 
 @dataclasses.dataclass
@@ -104,3 +110,32 @@ class FakeSystem(System):
 
     def hostname(self) -> str:
         return self.host_name
+
+
+def can_make_network_namespaces() -> bool:
+    """Root with iproute2: what `network_namespace` needs (CI has both)."""
+    return os.geteuid() == 0 and shutil.which("ip") is not None
+
+
+@contextlib.contextmanager
+def network_namespace(setup: Sequence[Sequence[str]]) -> Iterator[str]:
+    """A new network namespace with a veth pair `eth0`/`eth0-peer` up, then `ip -n <ns> <args>`
+    for each args of setup; its name. Deleted on exit. Needs root."""
+    name = f"charm-test-{uuid.uuid4().hex[:8]}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        for args in (
+            ("link", "add", "eth0", "type", "veth", "peer", "name", "eth0-peer"),
+            ("link", "set", "eth0-peer", "up"),
+            ("link", "set", "eth0", "up"),
+            *setup,
+        ):
+            subprocess.run(["ip", "-n", name, *args], check=True, capture_output=True)
+        yield name
+    finally:
+        subprocess.run(["ip", "netns", "delete", name], check=True)
+
+
+def in_namespace(netns: str) -> Callable[[list[str]], RunResult]:
+    """A FakeSystem responder that runs the command for real inside `netns`."""
+    return lambda argv: HostSystem().run(["ip", "netns", "exec", netns, *argv])

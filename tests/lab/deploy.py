@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from . import install, procs, prometheus, settings, vault
+from . import install, pacemaker, procs, prometheus, settings, vault
 from .charm_unit import CharmUnit
 from .procs import LabError
 
@@ -133,6 +133,9 @@ def _lab_system_class(base: type) -> type:
 
                 _log_system(f"run {' '.join(argv)} -> 0 (no systemd in the lab)")
                 return RunResult(0, "", "")
+            if list(argv[:1]) == ["cibadmin"]:
+                # This machine's cluster is the control side's (hacluster runs beside masakari).
+                argv = pacemaker.control_command(argv)
             before = _enabled_links()
             result = super().run(argv, timeout=timeout)
             for link in _enabled_links() - before:  # a2ensite / a2enmod: undone by `down`

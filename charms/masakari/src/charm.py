@@ -12,7 +12,7 @@ from urllib.parse import quote
 import ops
 
 import masakari_workload as workload
-from charm_common import cos_agent, relations, status
+from charm_common import cos_agent, quickack, relations, status
 from charm_common.hostnames import is_hostname
 from charm_common.lifecycle import ActionFailed, ReconcilingCharm
 from charm_common.origin import UBUNTU_SERIES, os_series
@@ -121,6 +121,8 @@ class MasakariCharm(ReconcilingCharm):
         self._ensure_database_migrated(release.name, ctx)
         self.apply_pending()
         self.check_running()
+        if config.pacemaker_remote_quickack:
+            self._quickack_remote_nodes()
         if self._stored.tls_serving != (tls is not None):
             # apache now serves what the endpoints must say: https once vault's certificate is
             # in place, http again once it is gone; keystone learns it in this same hook.
@@ -134,6 +136,16 @@ class MasakariCharm(ReconcilingCharm):
             status.NEWER_RELEASE.text(version=release.version, release=release.name)
             if not release.known else "",
         ])  # fmt: skip
+
+    def _quickack_remote_nodes(self) -> None:
+        """`quickack 1` on the routes to the local cluster's remote nodes (charm_common.quickack
+        says why); nothing while this machine has no cluster or it has no remote node yet."""
+        for address in quickack.cluster_remote_addresses(self.system):
+            try:
+                if quickack.ensure_quickack(self.system, address):
+                    logger.info("quickack 1 on the route to Pacemaker remote node %s", address)
+            except quickack.RouteError as error:
+                raise status.QUICKACK_FAILED.unready(address=address, detail=error) from None
 
     def _config(self) -> MasakariConfig:
         config = self.load_typed_config(MasakariConfig)

@@ -96,6 +96,7 @@ class MasakariConfig(TypedConfig):
     lost_notification_age: int = option(_seconds)
     duplicate_notification_window: int = option(integer(0, INT32_MAX, " seconds"))
     max_restart_delay: int = option(integer(0, INT32_MAX, " seconds"))
+    pacemaker_remote_quickack: bool
     metrics_port: int = option(integer(1024, 65535))
 
     def __post_init__(self) -> None:

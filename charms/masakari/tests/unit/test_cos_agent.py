@@ -64,7 +64,10 @@ def test_no_exporter_runs_without_cos_agent_and_it_stops_when_the_relation_goes(
     assert out.unit_status == testing.ActiveStatus("Unit is ready")
     assert workload.EXPORTER_UNIT not in system.files
     assert workload.METRICS_SCRIPT not in system.files
-    assert system.commands[-1] == ["systemctl", "daemon-reload"]
+    assert system.commands[-2:] == [
+        ["systemctl", "daemon-reload"],
+        ["cibadmin", "--query", "--scope", "resources"],
+    ]
 
 
 def test_an_upgraded_charm_installs_the_exporter_package_it_did_not_have(ctx, system, ready_state):
