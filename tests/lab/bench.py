@@ -10,16 +10,19 @@
   each recovery-threads x evacuation-delay, with Nova's health during the run.
 - `crm_mon_cost`: what one round of the host monitor's poll costs, on the hypervisor and on
   the cluster's control side.
+- `controller_stalls`: link down -> fence request, without and with quickack on the control
+  side's route to the hypervisors, and whether the DC's controller stalled.
 """
 
 from __future__ import annotations
 
 import resource
 import statistics
+import sys
 import time
 from pathlib import Path
 
-from . import deploy, hosts, pacemaker, scenario_steps, services, settings
+from . import deploy, hosts, pacemaker, procs, scenario_steps, services, settings
 
 FAILED = settings.FAILED_HOST
 TARGETS = {"virt-node-01.maas", "virt-node-10.maas"}
@@ -298,3 +301,66 @@ def crm_mon_cost(rounds: int = 30) -> dict[str, float]:
         hypervisor = (cost["crm_mon_ms"] + cost["remoted_ms"]) / 10 / interval
         print(f"{interval:12d} {hypervisor:16.2f} {cost['control_ms'] / 10 / interval:29.2f}")
     return cost
+
+
+def controller_stalls(trials: int) -> dict[str, list[float]]:
+    """Link down on a hypervisor whose cluster traffic is raised (four `crm_mon` polls in a
+    loop, as four host monitors polling at once) -> Pacemaker's fence request, `trials` times
+    with the control side's route to the hypervisors as it comes and then with `quickack 1` on it
+    (what the masakari charm's pacemaker-remote-quickack sets). Prints each run's seconds to the
+    fence request and whether pacemakerd found the DC's controller unresponsive meanwhile.
+    Leaves quickack on, as the charm does. Returns {"default"|"quickack": [seconds, ...]}."""
+    if str(settings.REPO / "lib") not in sys.path:  # the charms' library, as the charm runs it
+        sys.path.insert(0, str(settings.REPO / "lib"))
+    from charm_common import quickack
+    from charm_common.system import HostSystem
+
+    lab = hosts.load()
+    host = lab.host(FAILED)
+    family, route = quickack.route_to(HostSystem(), host.ip)
+    loop = f"while :; do {' '.join(CRM_MON)} >/dev/null 2>&1; done"
+    results: dict[str, list[float]] = {}
+    for label, value in (("default", "0"), ("quickack", "1")):
+        argv = quickack.change_command(family, {**route, "metrics": []})
+        hosts.sh([*argv[:-1], value])  # the lab's own route: its kernel attributes only
+        results[label] = []
+        for run in range(1, trials + 1):
+            for _ in range(4):  # the fence's power-off kills them with the host's processes
+                hosts.run(host, ["sh", "-c", f"({loop}) >/dev/null 2>&1 &"])
+            pacemaker.wait_idle()
+            offset = pacemaker.control_log().stat().st_size
+            t0 = time.time()
+            hosts.link_down(host)
+
+            def requested(t0: float = t0, offset: int = offset) -> float | None:
+                marks = pacemaker.failure_marks(host, t0, offset)
+                return next((t for t, what in marks if what.startswith("fence requested")), None)
+
+            # A stalled controller may miss the node's unclean state, so this waits for the
+            # request in the log rather than for crm_mon's view (fail_and_watch's).
+            seconds = procs.wait_for("the fence request", requested, timeout=150) - t0
+            procs.wait_for(
+                "the fence's power-on",
+                lambda t0=t0: any(
+                    what == "MAAS powered_on" for _, what in pacemaker.failure_marks(host, t0)
+                ),
+                timeout=120,
+            )
+            pacemaker.wait_rejoin(host, None, 180)
+            stalled = any(
+                "unresponsive" in line
+                for line in pacemaker.log_lines_since(pacemaker.control_log(), offset)
+            )
+            results[label].append(seconds)
+            print(
+                f"{label:>9} run {run}: fence requested {seconds:5.1f} s after the link went "
+                f"down{'; the controller stalled (pacemakerd: unresponsive)' if stalled else ''}",
+                flush=True,
+            )
+    for label, seconds in results.items():
+        slow = sum(1 for s in seconds if not s < 30)
+        print(
+            f"{label:>9}: fence requested after P50 {statistics.median(seconds):.1f} s, "
+            f"max {max(seconds):.1f} s; {slow} of {len(seconds)} runs 30 s or later"
+        )
+    return results

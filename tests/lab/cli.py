@@ -130,6 +130,13 @@ def _bench_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--crm-mon-cost", action="store_true", help="CPU cost of one host-monitor poll"
     )
+    parser.add_argument(
+        "--controller-stalls",
+        type=int,
+        metavar="RUNS",
+        help="link down -> fence request, RUNS times without then with quickack on the "
+        "cluster's route to the hypervisors",
+    )
 
 
 def _integers(text: str) -> list[int]:
@@ -162,6 +169,10 @@ def _bench(args: argparse.Namespace) -> int:
     lab.up()
     if args.crm_mon_cost:
         bench.crm_mon_cost()
+        return 0
+    if args.controller_stalls:
+        scenario_steps.reset(scenario_steps.admin_cloud())
+        bench.controller_stalls(args.controller_stalls)
         return 0
     if not grid:
         bench.run_link_down(counts, args.runs, labels)  # real guests up to bench.REAL_GUESTS

@@ -534,7 +534,7 @@ def _log_epoch(line: str) -> float | None:
     return time.mktime(stamp) + float("0." + match.group(1).rsplit(".", 1)[1])
 
 
-def _log_lines_since(path: Path, offset: int) -> list[str]:
+def log_lines_since(path: Path, offset: int) -> list[str]:
     try:
         with open(path, errors="replace") as f:
             f.seek(offset)
@@ -648,7 +648,7 @@ def fail_and_watch(
         _add_log_marks(timeline, offset, host)
         fence_lines = [
             line
-            for line in _log_lines_since(log, offset)
+            for line in log_lines_since(log, offset)
             if "pacemaker-fenced" in line and "notice" in line
         ]
         return LabError(
@@ -710,7 +710,7 @@ def failure_marks(host: hosts.Host, since: float, offset: int = 0) -> list[tuple
         ),
     ]
     marks = []
-    for line in _log_lines_since(control_log(), offset):
+    for line in log_lines_since(control_log(), offset):
         for pattern, label in patterns:
             match = pattern.search(line)
             when = _log_epoch(line)
