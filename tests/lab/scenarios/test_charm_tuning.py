@@ -1,9 +1,12 @@
 """Scenario e: a recovery timer set through the charm's config reaches masakari-engine: the
-engine's measured wait after disabling the failed host follows `evacuation-delay`."""
+engine's measured wait after disabling the failed host follows `evacuation-delay`; and the
+charm's quickack on the routes to the cluster's remote nodes is in place."""
 
 from __future__ import annotations
 
-from .. import deploy, scenario_steps, services, settings
+import json
+
+from .. import deploy, hosts, scenario_steps, services, settings
 
 FAILED = settings.FAILED_HOST
 
@@ -37,3 +40,16 @@ def test_evacuation_delay_reaches_the_engine(clean):
     )
     assert short >= 5 and long >= 20
     assert 13 <= long - short <= 17
+
+
+def test_the_charm_acks_the_hypervisors_at_once(clean):
+    """pacemaker-remote-quickack: the masakari charm found the cluster's remote nodes (the
+    control side's CIB, as hacluster beside it) and set quickack on the route to each."""
+    routes = {}
+    for host in hosts.load().hosts:
+        out = hosts.sh(["ip", "-j", "route", "show", "match", host.ip])
+        routes[host.fqdn] = json.loads(out)[-1]  # the longest prefix comes last
+        print(f"route to {host.fqdn} ({host.ip}): {routes[host.fqdn]}")
+    assert all({"quickack": 1} in r.get("metrics", []) for r in routes.values()), routes
+    log = deploy.SYSTEM_LOG.read_text()
+    assert "cibadmin --query --scope resources -> 0" in log
