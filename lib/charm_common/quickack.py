@@ -93,18 +93,19 @@ def _network(dst: str, family: int) -> ipaddress.IPv4Network | ipaddress.IPv6Net
     return ipaddress.ip_network(dst, strict=False)
 
 
-def route_to(system: System, address: str) -> tuple[int, dict]:
-    """(4 or 6, the main table's entry that `ip route get <address>` resolves to), as
-    `ip -j route show` prints it. Raises RouteError when no entry of the main table matches
-    (e.g. policy routing through another table)."""
+def route_to(system: System, address: str) -> tuple[int, str, dict]:
+    """(4 or 6, the routing table, the entry in it that `ip route get <address>` resolves to),
+    the entry as `ip -j route show table <table>` prints it. `ip route get` names the table
+    when a policy rule chose one other than main. Raises RouteError when no entry matches."""
     family = ipaddress.ip_address(address).version
     resolved = _ip_json(system, [f"-{family}", "route", "get", address])
     if not resolved:
         raise RouteError(f"no route to {address}")
     dev, gateway = resolved[0].get("dev"), resolved[0].get("gateway")
+    table = str(resolved[0].get("table", "main"))
     target = ipaddress.ip_address(address)
     candidates = [
-        route for route in _ip_json(system, [f"-{family}", "route", "show", "table", "main"])
+        route for route in _ip_json(system, [f"-{family}", "route", "show", "table", table])
         if route.get("type", "unicast") == "unicast"
         and target in _network(route.get("dst", ""), family)
     ]  # fmt: skip
@@ -116,23 +117,24 @@ def route_to(system: System, address: str) -> tuple[int, dict]:
 
     best = max(candidates, key=rank, default=None)
     if best is None or ("nexthops" not in best and best.get("dev") != dev):
-        raise RouteError(f"the route to {address} (dev {dev}) is not in the main table")
-    return family, best
+        raise RouteError(f"the route to {address} (dev {dev}) is not in table {table}")
+    return family, table, best
 
 
 def has_quickack(route: dict) -> bool:
     return any(m.get("quickack") == 1 for m in route.get("metrics", []) if isinstance(m, dict))
 
 
-def change_command(family: int, route: dict) -> list[str]:
-    """`ip route change` that keeps every attribute of `route` and adds `quickack 1`.
+def change_command(family: int, table: str, route: dict) -> list[str]:
+    """`ip route change` of `route` in `table` that keeps its every attribute and adds
+    `quickack 1`.
 
     Raises RouteError for a route carrying what this does not rebuild (ip-route(8) names).
     """
     unknown = sorted(set(route) - _ROUTE_KEYS)
     if unknown:
         raise RouteError(f"route {route.get('dst')} has {', '.join(unknown)}: left alone")
-    argv = ["ip", f"-{family}", "route", "change", route["dst"]]
+    argv = ["ip", f"-{family}", "route", "change", route["dst"], "table", table]
     if route.get("gateway"):
         argv += ["via", route["gateway"]]
     argv += ["dev", route["dev"]]
@@ -160,15 +162,15 @@ def ensure_quickack(system: System, address: str) -> bool:
 
     Raises RouteError (route not found, not rebuildable, `ip` refused, or changed otherwise).
     """
-    family, before = route_to(system, address)
+    family, table, before = route_to(system, address)
     if has_quickack(before):
         return False
-    argv = change_command(family, before)
+    argv = change_command(family, table, before)
     result = system.run(argv, timeout=IP_TIMEOUT)
     if not result.ok:
         last = (result.stderr.strip().splitlines() or [f"exit {result.returncode}"])[-1]
         raise RouteError(f"{' '.join(argv[1:])}: {last}")
-    _, after = route_to(system, address)
+    _, _, after = route_to(system, address)
     expected = dict(before, metrics=[*before.get("metrics", []), {"quickack": 1}])
     if _comparable(after) != _comparable(expected):
         raise RouteError(f"route {before['dst']} changed otherwise: {after} (was {before})")

@@ -45,6 +45,9 @@ SETUP = [
      "512", "pref", "high"),
     ("route", "add", "10.70.0.0/16", "nexthop", "via", "10.50.0.251", "nexthop", "via",
      "10.50.0.252"),
+    # Policy routing: a rule sends 10.80.0.0/16 through table 100 (main has only the default).
+    ("rule", "add", "to", "10.80.0.0/16", "table", "100"),
+    ("route", "add", "10.80.0.0/16", "via", "10.50.0.250", "dev", "eth0", "table", "100"),
 ]  # fmt: skip
 
 
@@ -117,3 +120,17 @@ def test_no_route_is_an_error_not_a_traceback(netns):
     ip("route", "del", "default")
     with pytest.raises(quickack.RouteError, match="192.0.2.9"):
         quickack.ensure_quickack(system, "192.0.2.9")
+
+
+def test_a_route_a_policy_rule_chose_is_changed_in_its_own_table(netns):
+    system, _ip = netns
+    main = routes(system, 4)
+
+    def table_100() -> list[dict]:
+        out = system.run(["ip", "-j", "-4", "route", "show", "table", "100"]).stdout
+        return json.loads(out)
+
+    before = table_100()
+    assert quickack.ensure_quickack(system, "10.80.1.1") is True
+    assert table_100() == [{**before[0], "metrics": [{"quickack": 1}]}]
+    assert routes(system, 4) == main  # main's default route, which `get` did not use, is kept

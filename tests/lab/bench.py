@@ -317,11 +317,11 @@ def controller_stalls(trials: int) -> dict[str, list[float]]:
 
     lab = hosts.load()
     host = lab.host(FAILED)
-    family, route = quickack.route_to(HostSystem(), host.ip)
+    family, table, route = quickack.route_to(HostSystem(), host.ip)
     loop = f"while :; do {' '.join(CRM_MON)} >/dev/null 2>&1; done"
     results: dict[str, list[float]] = {}
     for label, value in (("default", "0"), ("quickack", "1")):
-        argv = quickack.change_command(family, {**route, "metrics": []})
+        argv = quickack.change_command(family, table, {**route, "metrics": []})
         hosts.sh([*argv[:-1], value])  # the lab's own route: its kernel attributes only
         results[label] = []
         for run in range(1, trials + 1):
