@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import shlex
 import unittest
+import xml.etree.ElementTree as ET  # noqa: N817 - the conventional name
+
+import zaza.model
 
 from . import scenarios
 from .juju_cloud import JujuCloud, test_options
@@ -51,3 +56,27 @@ class MasakariApiTest(unittest.TestCase):
         for interface, url in urls.items():
             self.assertTrue(url.startswith("https://"), f"{interface} endpoint {url} is not TLS")
         self.assertIsInstance(self.cloud.api.segments(), list)  # verified against vault's CA
+
+    def test_the_cluster_nodes_ack_the_hypervisors_at_once(self) -> None:
+        """masakari's pacemaker-remote-quickack (default true): on every masakari unit (the
+        hacluster nodes), the route to each Pacemaker remote node carries `quickack 1`."""
+        resources = ET.fromstring(  # noqa: S314 - the cluster's own CIB
+            self.cloud.run_on_cluster("cibadmin --query --scope resources")
+        )
+        addresses = [
+            nvpair.get("value", "").strip()
+            for primitive in resources.iter("primitive")
+            if primitive.get("type") == "remote"
+            for nvpair in primitive.iter("nvpair")
+            if nvpair.get("name") == "server"
+        ]
+        self.assertTrue(addresses, "the cluster has no ocf:pacemaker:remote resource")
+        for unit in zaza.model.get_units(self.options["masakari-app"]):
+            for address in addresses:
+                command = f"ip -j route get {shlex.quote(address)}"
+                route = json.loads(self.cloud.run(unit.entity_id, command))[0]
+                metrics = {k: v for m in route.get("metrics", []) for k, v in m.items()}
+                self.assertEqual(
+                    metrics.get("quickack"), 1,
+                    f"{unit.entity_id}: no quickack on the route to {address}: {route}",
+                )  # fmt: skip
