@@ -87,10 +87,22 @@ def _ip_json(system: System, argv: list[str]) -> list[dict]:
         raise RouteError(f"ip {' '.join(argv)}: output is not JSON") from None
 
 
-def _network(dst: str, family: int) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+def _word(value: object) -> bool:
+    """A value `ip` printed that can go back on its command line as one word."""
+    return isinstance(value, (str, int)) and not isinstance(value, bool) and bool(
+        str(value)
+    ) and not any(c.isspace() for c in str(value))  # fmt: skip
+
+
+def _network(dst: object, family: int) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    """A route's destination as a network of `family`; None for what is not one."""
     if dst == "default":
         return ipaddress.ip_network("0.0.0.0/0" if family == 4 else "::/0")
-    return ipaddress.ip_network(dst, strict=False)
+    try:
+        network = ipaddress.ip_network(dst, strict=False)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return network if network.version == family else None
 
 
 def route_to(system: System, address: str) -> tuple[int, str, dict]:
@@ -99,30 +111,41 @@ def route_to(system: System, address: str) -> tuple[int, str, dict]:
     when a policy rule chose one other than main. Raises RouteError when no entry matches."""
     family = ipaddress.ip_address(address).version
     resolved = _ip_json(system, [f"-{family}", "route", "get", address])
-    if not resolved:
+    if not resolved or not isinstance(resolved[0], dict) or not _word(resolved[0].get("dev")):
         raise RouteError(f"no route to {address}")
-    dev, gateway = resolved[0].get("dev"), resolved[0].get("gateway")
-    table = str(resolved[0].get("table", "main"))
+    dev, gateway = resolved[0]["dev"], resolved[0].get("gateway")
+    table = resolved[0].get("table", "main")
+    if not _word(table):
+        raise RouteError(f"the route to {address} names table {table!r}")
     target = ipaddress.ip_address(address)
     candidates = [
-        route for route in _ip_json(system, [f"-{family}", "route", "show", "table", table])
-        if route.get("type", "unicast") == "unicast"
-        and target in _network(route.get("dst", ""), family)
+        route for route in _ip_json(system, [f"-{family}", "route", "show", "table", str(table)])
+        if isinstance(route, dict) and route.get("type", "unicast") == "unicast"
+        and target in (_network(route.get("dst"), family) or ())
     ]  # fmt: skip
 
     def rank(route: dict) -> tuple[int, bool, int]:
         # Longest prefix first; among equals, the one `ip route get` chose, then the lowest metric.
         chosen = (route.get("dev"), route.get("gateway")) == (dev, gateway)
-        return (_network(route["dst"], family).prefixlen, chosen, -route.get("metric", 0))
+        metric = route.get("metric")
+        return (
+            _network(route["dst"], family).prefixlen,
+            chosen,
+            -metric if isinstance(metric, int) else 0,
+        )
 
     best = max(candidates, key=rank, default=None)
     if best is None or ("nexthops" not in best and best.get("dev") != dev):
         raise RouteError(f"the route to {address} (dev {dev}) is not in table {table}")
-    return family, table, best
+    return family, str(table), best
 
 
 def has_quickack(route: dict) -> bool:
-    return any(m.get("quickack") == 1 for m in route.get("metrics", []) if isinstance(m, dict))
+    """Whether `ip -j route show` printed `quickack 1` among the route's metrics."""
+    metrics = route.get("metrics", [])
+    return isinstance(metrics, list) and any(
+        m.get("quickack") == 1 for m in metrics if isinstance(m, dict)
+    )
 
 
 def change_command(family: int, table: str, route: dict) -> list[str]:
@@ -134,25 +157,32 @@ def change_command(family: int, table: str, route: dict) -> list[str]:
     unknown = sorted(set(route) - _ROUTE_KEYS)
     if unknown:
         raise RouteError(f"route {route.get('dst')} has {', '.join(unknown)}: left alone")
-    argv = ["ip", f"-{family}", "route", "change", route["dst"], "table", table]
-    if route.get("gateway"):
-        argv += ["via", route["gateway"]]
-    argv += ["dev", route["dev"]]
+    odd = [key for key in ("dst", "gateway", "dev", "protocol", "scope", "prefsrc", "metric",
+                           "pref") if key in route and not _word(route[key])]  # fmt: skip
+    if not _word(route.get("dst")) or not _word(route.get("dev")) or odd:
+        raise RouteError(f"route {route.get('dst')!r} has unexpected {odd or ['dst/dev']}")
+    argv = ["ip", f"-{family}", "route", "change", str(route["dst"]), "table", table]
+    if "gateway" in route:
+        argv += ["via", str(route["gateway"])]
+    argv += ["dev", str(route["dev"])]
     for key, word in (("protocol", "proto"), ("scope", "scope"), ("prefsrc", "src"),
                       ("metric", "metric"), ("pref", "pref")):  # fmt: skip
         if key in route:
             argv += [word, str(route[key])]
-    for flag in route.get("flags", []):
-        if flag not in _FLAGS:
+    flags, metrics = route.get("flags", []), route.get("metrics", [])
+    if not isinstance(flags, list) or not isinstance(metrics, list):
+        raise RouteError(f"route {route['dst']} has unexpected flags or metrics")
+    for flag in flags:
+        if not isinstance(flag, str) or flag not in _FLAGS:
             raise RouteError(f"route {route['dst']} has flag {flag}: left alone")
         argv += _FLAGS[flag]
-    for metric in route.get("metrics", []):
-        for name, value in metric.items():
+    for metric in metrics:
+        for name, value in metric.items() if isinstance(metric, dict) else [(metric, None)]:
             if name == "quickack":
                 continue
-            if not isinstance(value, int):
+            if not _word(name) or not isinstance(value, int) or isinstance(value, bool):
                 raise RouteError(f"route {route['dst']} has {name} {value}: left alone")
-            argv += [name, str(value)]
+            argv += [str(name), str(value)]
     return [*argv, "quickack", "1"]
 
 
@@ -180,5 +210,5 @@ def ensure_quickack(system: System, address: str) -> bool:
 def _comparable(route: dict) -> dict:
     metrics = {}
     for metric in route.get("metrics", []):
-        metrics.update(metric)
+        metrics.update(metric if isinstance(metric, dict) else {})
     return dict(route, metrics=metrics, flags=sorted(route.get("flags", [])))

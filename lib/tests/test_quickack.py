@@ -9,6 +9,8 @@ import subprocess
 from collections.abc import Sequence
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from charm_common import quickack, testing
 from charm_common.system import HostSystem, RunResult
@@ -134,3 +136,43 @@ def test_a_route_a_policy_rule_chose_is_changed_in_its_own_table(netns):
     assert quickack.ensure_quickack(system, "10.80.1.1") is True
     assert table_100() == [{**before[0], "metrics": [{"quickack": 1}]}]
     assert routes(system, 4) == main  # main's default route, which `get` did not use, is kept
+
+
+_VALUE = st.one_of(
+    st.text(max_size=20),
+    st.integers(-5, 2**32),
+    st.none(),
+    st.booleans(),
+    st.lists(st.dictionaries(st.text(max_size=8), st.integers(0, 9)), max_size=2),
+)
+_ROUTE = st.dictionaries(
+    st.sampled_from(["dst", "gateway", "dev", "protocol", "scope", "prefsrc", "metric", "flags",
+                     "metrics", "pref", "type", "nexthops", "encap", "expires", "table"]),
+    _VALUE,
+)  # fmt: skip
+_DST = st.sampled_from(["default", "10.0.0.0/8", "10.1.0.0/16", "10.1.2.3", "", "garbage", "::/0"])
+
+
+@settings(max_examples=300, derandomize=True, database=None, deadline=None)
+@given(
+    table=st.lists(st.builds(lambda r, d: {**r, "dst": d}, _ROUTE, _DST), max_size=5),
+    resolved=st.lists(_ROUTE, max_size=2),
+)
+def test_any_route_table_gives_a_route_or_a_route_error(table, resolved):
+    """Whatever `ip -j` prints, the charm gets a route it can change or a RouteError (its
+    Blocked status), never another exception."""
+    system = testing.FakeSystem()
+    system.responders[("ip", "-j", "-4", "route", "get")] = lambda argv: RunResult(
+        0, json.dumps(resolved), ""
+    )
+    system.responders[("ip", "-j", "-4", "route", "show")] = lambda argv: RunResult(
+        0, json.dumps(table), ""
+    )
+    try:
+        family, name, route = quickack.route_to(system, "10.1.2.3")
+        quickack.has_quickack(route)
+        argv = quickack.change_command(family, name, route)
+    except quickack.RouteError:
+        return
+    assert argv[:4] == ["ip", "-4", "route", "change"] and argv[-2:] == ["quickack", "1"]
+    assert all(isinstance(word, str) and "\n" not in word for word in argv)
