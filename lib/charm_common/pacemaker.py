@@ -116,7 +116,7 @@ def connection_timing(system: System, node: str) -> ConnectionTiming | None:
     if result.returncode == 105:  # No such device or address: no such primitive (yet)
         return None
     if not result.ok:
-        last = (result.stderr.strip().splitlines() or [f"exit {result.returncode}"])[-1]
+        last = result.last_error
         raise ClusterStatusError(f"cibadmin --query failed: {last}")
     return parse_connection_timing(result.stdout, node)
 

@@ -79,7 +79,7 @@ def cluster_remote_addresses(system: System) -> list[str]:
 def _ip_json(system: System, argv: list[str]) -> list[dict]:
     result = system.run(["ip", "-j", *argv], timeout=IP_TIMEOUT)
     if not result.ok:
-        last = (result.stderr.strip().splitlines() or [f"exit {result.returncode}"])[-1]
+        last = result.last_error
         raise RouteError(f"ip {' '.join(argv)}: {last}")
     try:
         return json.loads(result.stdout or "[]")
@@ -198,7 +198,7 @@ def ensure_quickack(system: System, address: str) -> bool:
     argv = change_command(family, table, before)
     result = system.run(argv, timeout=IP_TIMEOUT)
     if not result.ok:
-        last = (result.stderr.strip().splitlines() or [f"exit {result.returncode}"])[-1]
+        last = result.last_error
         raise RouteError(f"{' '.join(argv[1:])}: {last}")
     _, _, after = route_to(system, address)
     expected = dict(before, metrics=[*before.get("metrics", []), {"quickack": 1}])

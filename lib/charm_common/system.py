@@ -27,6 +27,12 @@ class RunResult:
     def ok(self) -> bool:
         return self.returncode == 0
 
+    @property
+    def last_error(self) -> str:
+        """The last line of stderr, or `exit <code>` when stderr is empty: what a status or log
+        line quotes of a failed command."""
+        return (self.stderr.strip().splitlines() or [f"exit {self.returncode}"])[-1]
+
 
 class System(abc.ABC):
     """What a charm may ask of the machine it runs on."""

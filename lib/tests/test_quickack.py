@@ -6,14 +6,13 @@ from __future__ import annotations
 import json
 import pathlib
 import subprocess
-from collections.abc import Sequence
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from charm_common import quickack, testing
-from charm_common.system import HostSystem, RunResult
+from charm_common.system import RunResult
 
 DATA = pathlib.Path(__file__).parent / "data"
 
@@ -53,16 +52,6 @@ SETUP = [
 ]  # fmt: skip
 
 
-class NetnsSystem(HostSystem):
-    """The charm's system interface, every command inside one network namespace."""
-
-    def __init__(self, netns: str) -> None:
-        self.netns = netns
-
-    def run(self, argv: Sequence[str], *, timeout: float = 300) -> RunResult:
-        return super().run(["ip", "netns", "exec", self.netns, *argv], timeout=timeout)
-
-
 @pytest.fixture
 def netns():
     if not testing.can_make_network_namespaces():
@@ -72,10 +61,12 @@ def netns():
         def ip(*args: str) -> None:
             subprocess.run(["ip", "-n", name, *args], check=True, capture_output=True)
 
-        yield NetnsSystem(name), ip
+        system = testing.FakeSystem()  # every command the module runs is `ip`: for real
+        system.responders[("ip",)] = testing.in_namespace(name)
+        yield system, ip
 
 
-def routes(system: NetnsSystem, family: int) -> dict[str, dict]:
+def routes(system: testing.FakeSystem, family: int) -> dict[str, dict]:
     out = system.run(["ip", "-j", f"-{family}", "route", "show", "table", "main"]).stdout
     return {r["dst"]: r for r in json.loads(out)}
 

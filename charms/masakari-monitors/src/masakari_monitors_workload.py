@@ -217,7 +217,7 @@ def segments_command(system: System, host: str, *command: str) -> dict:
         if isinstance(found, dict):
             return found
         raise SegmentsError(f"{pathlib.Path(SEGMENTS_SCRIPT).name} printed no JSON object")
-    last = (result.stderr.strip().splitlines() or [f"exit {result.returncode}"])[-1]
+    last = result.last_error
     raise SegmentsError(last[-300:], refused=result.returncode == REFUSED)
 
 

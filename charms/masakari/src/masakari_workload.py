@@ -202,7 +202,7 @@ def read_database(system: System, *command: str) -> list[dict]:
             return json.loads(result.stdout)
     except ValueError:
         pass
-    last = (result.stderr.strip().splitlines() or [f"exit {result.returncode}"])[-1]
+    last = result.last_error
     raise WorkloadError(last[-200:])
 
 

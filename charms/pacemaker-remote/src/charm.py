@@ -130,7 +130,7 @@ class PacemakerRemoteCharm(ReconcilingCharm):
                 ["cibadmin", "--modify", "--xml-text", change], timeout=pacemaker.CIBADMIN_TIMEOUT
             )
             if not result.ok:
-                detail = (result.stderr.strip().splitlines() or [f"exit {result.returncode}"])[-1]
+                detail = result.last_error
                 logger.error("cibadmin --modify %s failed: %s", change, detail)
                 raise status.CLUSTER_REFUSED.unready(detail=detail[:120])
             logger.info("set %s on the cluster", change)
