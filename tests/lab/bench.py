@@ -20,6 +20,7 @@ import resource
 import statistics
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import deploy, hosts, pacemaker, procs, scenario_steps, services, settings
@@ -56,6 +57,23 @@ def percentile(values: list[float], pct: float) -> float:
     return ordered[max(0, -(-len(ordered) * pct // 100) - 1)]
 
 
+@dataclass
+class Runs:
+    """One profile's runs at one instance count: `seconds` from link down to the last instance
+    ACTIVE elsewhere (one per run), `early` the runs in which an instance was evacuated before
+    Pacemaker recorded its host's power-off, `doubled` those in which the double-run detector
+    saw two qemu processes of one instance or interleaved heartbeats."""
+
+    seconds: list[float] = field(default_factory=list)
+    early: int = 0
+    doubled: int = 0
+
+    @property
+    def unsafe(self) -> bool:
+        """Whether any run broke fence-before-evacuate or ran an instance twice."""
+        return bool(self.early or self.doubled)
+
+
 def configure(admin, sec: dict[str, str], label: str) -> None:
     """One profile, applied only through the charms (and hacluster's primitive)."""
     from . import lab_cloud
@@ -70,7 +88,7 @@ def configure(admin, sec: dict[str, str], label: str) -> None:
 
 def run_link_down(
     counts: list[int], runs: int, labels: tuple[str, ...] = ("suite", "upstream")
-) -> dict[tuple[str, int], list[float]]:
+) -> dict[tuple[str, int], Runs]:
     """Seconds from link down to the last instance ACTIVE elsewhere, per (profile, count).
 
     Up to REAL_GUESTS instances run as real guests with the double-run detector watching them;
@@ -83,9 +101,7 @@ def run_link_down(
     admin = scenario_steps.admin_cloud()
     sec = services.load_secrets()
     cloud = lab_cloud.LabCloud(admin)
-    results: dict[tuple[str, int], list[float]] = {}
-    early: dict[tuple[str, int], int] = {}  # runs with an evacuation before the power-off
-    doubled: dict[tuple[str, int], int] = {}  # runs where the detector saw a double run
+    results: dict[tuple[str, int], Runs] = {}
     try:
         for count in counts:
             scenario_steps.reset(admin)
@@ -96,12 +112,10 @@ def run_link_down(
                 print(f"bench: {label} defaults; {FAILED}'s connection ops: {timing}", flush=True)
                 for run_index in range(runs):
                     seconds, before, findings = _link_down_run(admin, cloud, count)
-                    key = (label, count)
-                    results.setdefault(key, []).append(seconds)
-                    early[key] = early.get(key, 0) + before
-                    doubled[key] = doubled.get(key, 0) + any(
-                        f.startswith(DOUBLE_RUN) for f in findings
-                    )
+                    result = results.setdefault((label, count), Runs())
+                    result.seconds.append(seconds)
+                    result.early += before
+                    result.doubled += any(f.startswith(DOUBLE_RUN) for f in findings)
                     print(
                         f"bench: {label} defaults, {count} instance(s), run {run_index + 1}: "
                         f"{seconds:.1f} s"
@@ -120,10 +134,11 @@ def run_link_down(
         f"{'P95 (s)':>8} {'upstream/suite':>14} {'evacuated before power-off':>26} "
         f"{'double run':>10}"
     )
-    for (label, count), values in sorted(results.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+    for (label, count), result in sorted(results.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        values = result.seconds
         suite = results.get(("suite", count))
         ratio = (
-            f"{percentile(values, 50) / percentile(suite, 50):.1f}x"
+            f"{percentile(values, 50) / percentile(suite.seconds, 50):.1f}x"
             if label == "upstream" and suite
             else ""
         )
@@ -131,8 +146,7 @@ def run_link_down(
         print(
             f"{label:10} {count:9d} {guests:>6} {len(values):4d} {percentile(values, 50):8.1f} "
             f"{percentile(values, 95):8.1f} {ratio:>14} "
-            f"{early[(label, count)]:>19} of {len(values)} {doubled[(label, count)]:>5} of "
-            f"{len(values)}"
+            f"{result.early:>19} of {len(values)} {result.doubled:>5} of {len(values)}"
         )
     return results
 

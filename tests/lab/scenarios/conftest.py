@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 # The order the scenarios run in: the README's demo first, the engine scenarios, then the whole
-# chain (fencing, the shared suite's failovers). A file not named here runs after these.
+# chain (fencing, the shared suite's failovers), the benchmark's short form. A file not named
+# here runs after these.
 RUN_ORDER = (
     "test_demo.py",
     "test_segment_cli.py",
@@ -19,6 +20,7 @@ RUN_ORDER = (
     "test_failover.py",
     "test_metrics.py",  # the dashboards' data comes from the failovers before it
     "test_engine_interruption.py",
+    "test_bench.py",  # last: it leaves the charms' defaults, not SCENARIO_CONFIG's timers
 )
 
 
