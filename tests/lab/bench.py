@@ -131,12 +131,20 @@ def run_link_down(
         if configured != "suite":  # the suite's profile is the charms' defaults
             configure(admin, sec, "suite")
         deploy.change_config(admin, sec, **dict.fromkeys(BENCH_WINDOW))
-    print("\nip link set eth0 down -> last instance ACTIVE on another host (auto)")
-    print(
+    print("\n" + table(results))
+    return results
+
+
+def table(results: dict[tuple[str, int], Runs]) -> str:
+    """run_link_down's results as a text table, a row per (profile, count) by count: runs,
+    P50 and P95 in seconds, upstream's P50 over the suite's at the same count, and the runs
+    with an evacuation before the power-off or a double run."""
+    lines = [
+        "ip link set eth0 down -> last instance ACTIVE on another host (auto)",
         f"{'defaults':10} {'instances':>9} {'guests':>6} {'runs':>4} {'P50 (s)':>8} "
         f"{'P95 (s)':>8} {'upstream/suite':>14} {'evacuated before power-off':>26} "
-        f"{'double run':>10}"
-    )
+        f"{'double run':>10}",
+    ]
     for (label, count), result in sorted(results.items(), key=lambda kv: (kv[0][1], kv[0][0])):
         values = result.seconds
         suite = results.get(("suite", count))
@@ -146,12 +154,12 @@ def run_link_down(
             else ""
         )
         guests = "real" if count <= REAL_GUESTS else "fake"
-        print(
+        lines.append(
             f"{label:10} {count:9d} {guests:>6} {len(values):4d} {percentile(values, 50):8.1f} "
             f"{percentile(values, 95):8.1f} {ratio:>14} "
-            f"{result.early:>19} of {len(values)} {result.doubled:>5} of {len(values)}"
+            f"{f'{result.early} of {len(values)}':>26} {f'{result.doubled} of {len(values)}':>10}"
         )
-    return results
+    return "\n".join(lines)
 
 
 def _link_down_run(admin, cloud, count: int) -> tuple[float, bool, list[str]]:
