@@ -89,7 +89,8 @@ def configure(admin, sec: dict[str, str], label: str) -> None:
 def run_link_down(
     counts: list[int], runs: int, labels: tuple[str, ...] = ("suite", "upstream")
 ) -> dict[tuple[str, int], Runs]:
-    """Seconds from link down to the last instance ACTIVE elsewhere, per (profile, count).
+    """The runs (`Runs`: seconds from link down to the last instance ACTIVE elsewhere, runs with
+    an early evacuation or a double run) per (profile, count).
 
     Up to REAL_GUESTS instances run as real guests with the double-run detector watching them;
     more run on nova's fake driver. Prints each run and a table: P50, P95, the upstream/suite

@@ -145,7 +145,8 @@ def _integers(text: str) -> list[int]:
 
 @command(
     "bench",
-    "link down -> last instance ACTIVE elsewhere, suite vs upstream defaults (P50/P95)",
+    "link down -> last instance ACTIVE elsewhere, suite vs upstream defaults (P50/P95); "
+    "exit 1 if an instance was evacuated before the power-off or ran twice",
     add_arguments=_bench_arguments,
 )
 def _bench(args: argparse.Namespace) -> int:
