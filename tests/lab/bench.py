@@ -184,12 +184,12 @@ def _link_down_run(admin, cloud, count: int) -> tuple[float, bool, list[str]]:
     hosts.link_down(hosts.load().host(FAILED))
 
     def moved() -> bool:
-        servers = [admin.server(i) for i in ids]
-        return all(
+        servers = admin.servers_by_id(ids)
+        return len(servers) == len(ids) and all(
             s["status"] == "ACTIVE"
             and s["OS-EXT-STS:task_state"] is None
             and s["OS-EXT-SRV-ATTR:host"] != FAILED
-            for s in servers
+            for s in servers.values()
         )
 
     try:

@@ -229,14 +229,15 @@ def boot(
     ids = admin.create_servers(name, count, host=host, metadata=metadata)
 
     def active() -> bool:
-        servers = [admin.server(i) for i in ids]
-        errors = [s["id"] for s in servers if s["status"] == "ERROR"]
+        servers = admin.servers_by_id(ids)
+        errors = [s for s in servers.values() if s["status"] == "ERROR"]
         if errors:
-            fault = admin.server(errors[0]).get("fault", {}).get("message", "")
+            fault = errors[0].get("fault", {}).get("message", "")
             raise Fatal(
-                f"servers went to ERROR while booting on {host}: {', '.join(errors)} ({fault})"
+                f"servers went to ERROR while booting on {host}: "
+                f"{', '.join(s['id'] for s in errors)} ({fault})"
             )
-        return all(s["status"] == "ACTIVE" for s in servers)
+        return len(servers) == len(ids) and all(s["status"] == "ACTIVE" for s in servers.values())
 
     procs.wait_for(
         f"{count} server(s) ACTIVE on {host}",
@@ -396,12 +397,11 @@ def watch_failover(
             raise LabError(
                 f"notification {uuid} ended {current}; see {settings.LOGS}/masakari-engine.log"
             )
-        for server_id in ids:
-            if server_id in arrived:
-                continue
-            server = admin.server(server_id)
+        pending = [server_id for server_id in ids if server_id not in arrived]
+        servers = admin.servers_by_id(pending) if pending else {}
+        for server in (servers[i] for i in pending if i in servers):
             if server["status"] == "ACTIVE" and host_of(server) in hosts:
-                arrived[server_id] = host_of(server)
+                arrived[server["id"]] = host_of(server)
                 tl.mark(f"server {server['name']} ACTIVE on {host_of(server)}")
         return current in want and len(arrived) == len(ids)
 
