@@ -129,15 +129,39 @@ class Recovery:
         """When the notification was first seen in `status` at or after `after` (epoch)."""
         return next((t for t, s in self.statuses if s == status and t >= after), None)
 
+    def resumer_lines(self) -> list[str]:
+        """The resumer's lines for this notification since the last hand-back."""
+        return [line for line in resumer_lines()[self.resumer_seen :] if self.uuid in line]
+
     def wait_status(self, status: str, timeout: float, after: float = 0.0) -> float:
         return self.wait(f"{self.label} {status}", lambda: self.seen(status, after), timeout)
 
     def resumed(self, stopped: float, timeout: float = ORPHAN_AGE + RESUMER_EVERY + 120) -> dict:
         """Wait for the resumer to hand the notification back and the engine to run it again;
-        print where the time from the engine's end (`stopped`) to the re-run went."""
-        errored = self.wait_status("error", timeout, after=stopped)
-        rerun = self.wait_status("running", RETRY_INTERVAL + 90, after=errored)
-        lines = [line for line in resumer_lines()[self.resumer_seen :] if self.uuid in line]
+        print where the time from the engine's end (`stopped`) to the re-run went.
+
+        The re-run is the engine's first "Processing notification <uuid>" line after `stopped`.
+        `error` can last less than one poll (Masakari's periodic task may run just after the
+        resumer's update): when no poll saw it, the resumer's line for the notification is the
+        evidence, and `error` then `running` are recorded at the re-run's time."""
+        processing = f"Processing notification {self.uuid}"
+
+        def handed_back() -> float | None:
+            rerun = next(
+                (t for t, line in steps.engine_log_lines(stopped) if processing in line), None
+            )
+            return rerun if rerun is not None and self.resumer_lines() else None
+
+        logged = self.wait(f"{self.label} run again", handed_back, timeout + RETRY_INTERVAL + 90)
+        errored = self.seen("error", after=stopped)
+        if errored is None:
+            self.statuses += [(logged, "error"), (logged, "running")]
+            self.statuses.sort()
+            self.tl.mark(f"{self.label} error, then running again within one poll")
+            errored = rerun = logged
+        else:
+            rerun = self.wait_status("running", RETRY_INTERVAL + 90, after=errored)
+        lines = self.resumer_lines()
         self.resumer_seen = len(resumer_lines())
         assert len(lines) == 1, f"expected one resumer line for {self.uuid}, got {lines}"
         self.tl.mark(f"resumer: {lines[0]}")
