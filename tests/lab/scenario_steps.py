@@ -283,13 +283,22 @@ def link_down(
 ) -> str:
     """The guide's failure: `ip link set eth0 down` on the hypervisor. Nothing else is done by
     hand: marks what Pacemaker, STONITH and the host monitor do until Masakari has the
-    notification; returns its uuid."""
+    notification; returns its uuid. Raises LabError, with the surviving monitors' last log
+    lines, after `timeout` seconds or as soon as one of them logs that Masakari refused it."""
     from tests.functional.cloud import parse_fence_history
 
     from . import hosts, pacemaker
 
     pacemaker.wait_idle(timeout=120)
     known = {n["notification_uuid"] for n in admin.ha("GET", "/notifications")["notifications"]}
+    # The surviving monitors' logs from here on: a refusal they log ends the wait at once.
+    monitor_logs = {
+        path: path.stat().st_size if path.exists() else 0
+        for peer in hosts.load().hosts
+        if peer.fqdn != host
+        for path in [hosts.daemon_log(peer, HOST_MONITOR)]
+    }
+    refused = f"Masakari refused STOPPED for '{host}'"
     hosts.link_down(hosts.load().host(host))
     tl.failure(f"ip link set eth0 down on {host}")
     seen: set[str] = set()
@@ -319,6 +328,12 @@ def link_down(
             if n["notification_uuid"] not in known and n["source_host_uuid"] in uuids:
                 once("notified", f"host monitor: COMPUTE_HOST notification {n['payload']}")
                 return n["notification_uuid"]
+        if any(
+            refused in line
+            for path, offset in monitor_logs.items()
+            for line in pacemaker.log_lines_since(path, offset)
+        ):
+            raise Fatal(f"no notification for {host}: a host monitor logged `{refused}`")
         return None
 
     try:

@@ -35,7 +35,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 # nova-compute service down first (as the suite's host monitor does after fencing), so Nova
 # needs no wait before it accepts evacuations. Restored to the charm's defaults afterwards.
 SCENARIO_CONFIG = {
-    "evacuation-delay": 5,  # wait_period_after_service_update
+    "evacuation-delay": 1,  # wait_period_after_service_update (the charm's default)
     "evacuation-timeout": 30,  # per-instance evacuation confirmation (fallback cases)
     "retry-interval": 15,  # re-run of notifications left in error
     # A host failed again within this of its last failure is refused as a duplicate: the

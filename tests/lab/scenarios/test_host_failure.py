@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import pytest
 
 from .. import prometheus, scenario_steps, settings
+from .conftest import SCENARIO_CONFIG
 
 FAILED = settings.FAILED_HOST
 RESERVED = settings.RESERVED_HOST
@@ -124,4 +125,5 @@ def test_disable_blocks_without_forced_down(clean):
         assert timings["disable"] > 10
         assert admin.compute_service(FAILED)["status"] == "disabled"
     finally:
-        deploy.change_config(admin, services.load_secrets(), **{"evacuation-delay": 5})
+        restore = {"evacuation-delay": SCENARIO_CONFIG["evacuation-delay"]}
+        deploy.change_config(admin, services.load_secrets(), **restore)
