@@ -137,11 +137,12 @@ def parse(raw: bytes) -> list[Heartbeat]:
 
 def read_disk(path: str | os.PathLike) -> bytes:
     """The guest's view of the first DISK_BYTES of its disk file (qcow2 over its base), read
-    without taking qemu's lock (`-U`), while the guest may be running."""
+    without taking qemu's lock (`-U`), while the guest may be running. A lane a block: with
+    qemu-img dd's 512-byte default the 16 MiB take ~2 s on an idle machine, with 1 MiB ~0.1 s."""
     with tempfile.NamedTemporaryFile(suffix=".raw") as tmp:
         subprocess.run(
             ["qemu-img", "dd", "-U", "-O", "raw", f"if={path}", f"of={tmp.name}",
-             f"bs={RECORD}", f"count={DISK_BYTES // RECORD}"],
+             f"bs={RECORD * LANE_RECORDS}", f"count={LANES}"],
             capture_output=True,
             check=True,
         )  # fmt: skip
