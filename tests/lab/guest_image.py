@@ -138,7 +138,7 @@ def parse(raw: bytes) -> list[Heartbeat]:
 def read_disk(path: str | os.PathLike) -> bytes:
     """The guest's view of the first DISK_BYTES of its disk file (qcow2 over its base), read
     without taking qemu's lock (`-U`), while the guest may be running. A lane a block: with
-    qemu-img dd's 512-byte default the 16 MiB take ~2 s on an idle machine, with 1 MiB ~0.1 s."""
+    qemu-img dd's 512-byte default the 16 MiB took 2-3 s in the lab, with 1 MiB 0.16-0.17 s."""
     with tempfile.NamedTemporaryFile(suffix=".raw") as tmp:
         subprocess.run(
             ["qemu-img", "dd", "-U", "-O", "raw", f"if={path}", f"of={tmp.name}",
